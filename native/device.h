@@ -1,0 +1,165 @@
+// The op set every backend implements, and the storage/tensor types the ops work on.
+//
+// A Device is one backend (the CPU, or one CUDA GPU). Its ops take TensorRefs (a shared owner of
+// the storage plus an element offset and a shape) and run on the backend's executor thread, in
+// the order JavaScript issued them, like kernels on a CUDA stream. Shapes are validated twice:
+// first in TypeScript with user-facing messages, then here (check_* in backend_wrap.cc) so that
+// no op can ever read or write outside a buffer.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace lenet {
+
+/// @brief An error raised by the addon; becomes a JS Error with the same message.
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& what) : std::runtime_error(what) {}
+};
+
+/// @brief Thrown by allocate() when a backend is out of memory; the process stays usable.
+class OutOfMemory : public Error {
+ public:
+  explicit OutOfMemory(const std::string& what) : Error(what) {}
+};
+
+using Shape = std::vector<int64_t>;
+
+/// @brief Number of elements of a shape (1 for a scalar shape []).
+inline size_t numel_of(const Shape& s) {
+  size_t n = 1;
+  for (int64_t d : s) n *= static_cast<size_t>(d);
+  return n;
+}
+
+std::string shape_str(const Shape& s);
+
+/// @brief Live-allocation counters of one backend; tests assert they return to zero.
+struct Counters {
+  std::atomic<int64_t> live_buffers{0};
+  std::atomic<int64_t> live_bytes{0};
+  std::atomic<int64_t> peak_bytes{0};
+  void on_alloc(size_t bytes);
+  void on_free(size_t bytes);
+};
+
+class Device;
+
+/// @brief One allocation of float32 elements on a device (host memory for the CPU backend).
+///
+/// Freed when the last owner lets go: the JS tensor that allocated it, a view of it, or an op
+/// still queued on the executor that uses it. The storage keeps its device alive.
+class Storage {
+ public:
+  Storage(std::shared_ptr<Device> device, float* data, size_t numel)
+      : device_(std::move(device)), data_(data), numel_(numel) {}
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  float* data() const { return data_; }
+  size_t numel() const { return numel_; }
+  Device& device() const { return *device_; }
+
+ private:
+  std::shared_ptr<Device> device_;
+  float* data_;
+  size_t numel_;
+};
+
+/// @brief A contiguous, row-major (NCHW) window onto a storage: what every op receives.
+struct TensorRef {
+  std::shared_ptr<Storage> storage;
+  size_t offset = 0;  // in elements
+  Shape shape;
+
+  float* data() const { return storage->data() + offset; }
+  size_t numel() const { return numel_of(shape); }
+  int64_t dim(size_t i) const { return shape[i]; }
+  size_t rank() const { return shape.size(); }
+};
+
+/// @brief The op set of a backend. Every method but allocate() and describe() runs on the
+/// backend's executor thread, one at a time; allocate() runs on the JS thread.
+///
+/// Conventions (identical on every backend):
+/// - float32, row-major, NCHW activations, OIHW weights;
+/// - convolution is cross-correlation (no kernel flip), valid, stride 1;
+/// - max-pooling is 2x2, stride 2, ignore_border (a trailing odd row/column is dropped); on ties
+///   the gradient goes to the first maximum in row-major order;
+/// - GEMM is row-major: C = alpha * op(A) * op(B) + beta * C.
+class Device : public std::enable_shared_from_this<Device> {
+ public:
+  virtual ~Device() = default;
+
+  /// @brief "cpu" or "cuda".
+  virtual const char* kind() const = 0;
+  /// @brief Human-readable description (CPU model and BLAS, or GPU name and library versions).
+  virtual std::string describe() const = 0;
+
+  /// @brief Allocates numel zero-initialised floats (JS thread). Throws OutOfMemory.
+  virtual std::shared_ptr<Storage> allocate(size_t numel) = 0;
+  /// @brief Releases memory of a storage (called from ~Storage, on any thread).
+  virtual void release(float* data, size_t numel) = 0;
+
+  // -- transfers (executor thread) --
+  virtual void upload(const TensorRef& dst, const float* src) = 0;
+  virtual void download(const TensorRef& src, float* dst) = 0;
+  virtual void fill(const TensorRef& dst, float value) = 0;
+  virtual void copy(const TensorRef& src, const TensorRef& dst) = 0;
+  /// @brief Waits until all work issued to the device so far has completed (CUDA: stream sync).
+  virtual void synchronize() = 0;
+
+  // -- convolution: x [N,C,H,W], w [K,C,KH,KW], y [N,K,H-KH+1,W-KW+1] --
+  virtual void conv2d_forward(const TensorRef& x, const TensorRef& w, const TensorRef& y) = 0;
+  virtual void conv2d_backward_data(const TensorRef& dy, const TensorRef& w, const TensorRef& dx) = 0;
+  virtual void conv2d_backward_filter(const TensorRef& x, const TensorRef& dy, const TensorRef& dw) = 0;
+
+  // -- pooling: x [N,C,H,W], y [N,C,H/2,W/2] --
+  virtual void maxpool2x2_forward(const TensorRef& x, const TensorRef& y) = 0;
+  virtual void maxpool2x2_backward(const TensorRef& x, const TensorRef& y, const TensorRef& dy,
+                                   const TensorRef& dx) = 0;
+
+  // -- bias (per channel: axis 1) and tanh --
+  /// y = x + b (broadcast over N and the spatial axes); y may alias x.
+  virtual void bias_add(const TensorRef& x, const TensorRef& b, const TensorRef& y) = 0;
+  /// db[c] = sum over n and spatial of dy[n,c,...]
+  virtual void bias_grad(const TensorRef& dy, const TensorRef& db) = 0;
+  /// y = tanh(x); y may alias x.
+  virtual void tanh_forward(const TensorRef& x, const TensorRef& y) = 0;
+  /// dx = dy * (1 - y^2); dx may alias dy.
+  virtual void tanh_backward(const TensorRef& y, const TensorRef& dy, const TensorRef& dx) = 0;
+  /// y = tanh(x + b): the fused epilogue of every layer (x may alias y).
+  virtual void bias_tanh_forward(const TensorRef& x, const TensorRef& b, const TensorRef& y) = 0;
+
+  // -- dense algebra --
+  /// C[M,N] = alpha * op(A) * op(B) + beta * C, A and B 2-D, row-major.
+  virtual void gemm(bool trans_a, bool trans_b, float alpha, const TensorRef& a, const TensorRef& b,
+                    float beta, const TensorRef& c) = 0;
+  /// y += alpha * x
+  virtual void axpy(float alpha, const TensorRef& x, const TensorRef& y) = 0;
+  /// x *= alpha
+  virtual void scale(float alpha, const TensorRef& x) = 0;
+
+  // -- softmax + negative log-likelihood: logits [N,K], labels [N] (class ids as floats) --
+  /// probs = softmax(logits, axis 1); if stats ([2]) is given: stats[0] += sum_n -log p[n, y_n],
+  /// stats[1] += number of rows whose first argmax differs from the label.
+  virtual void softmax_nll(const TensorRef& logits, const TensorRef* labels, const TensorRef& probs,
+                           const TensorRef* stats) = 0;
+  /// dlogits = (probs - onehot(labels)) / N: the gradient of the mean NLL.
+  virtual void softmax_nll_backward(const TensorRef& probs, const TensorRef& labels,
+                                    const TensorRef& dlogits) = 0;
+
+  Counters counters;
+};
+
+/// @brief The CPU backend; threads <= 0 means one per hardware thread.
+std::shared_ptr<Device> make_cpu_device(int threads);
+
+}  // namespace lenet

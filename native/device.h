@@ -159,7 +159,4 @@ class Device : public std::enable_shared_from_this<Device> {
   Counters counters;
 };
 
-/// @brief The CPU backend; threads <= 0 means one per hardware thread.
-std::shared_ptr<Device> make_cpu_device(int threads);
-
 }  // namespace lenet

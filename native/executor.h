@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -41,6 +42,10 @@ class Executor {
   void shutdown();
   /// @brief Number of tasks queued or running.
   size_t pending();
+  /// @brief Turns per-op timing on or off (off by default; it costs two clock reads per op).
+  void set_profiling(bool on);
+  /// @brief Per-op totals since profiling was turned on: name -> (calls, seconds).
+  std::map<std::string, std::pair<uint64_t, double>> profile();
 
  private:
   struct Item {
@@ -59,6 +64,8 @@ class Executor {
   uint64_t done_seq_ = 0;
   bool stopping_ = false;
   std::optional<std::string> error_;
+  bool profiling_ = false;
+  std::map<std::string, std::pair<uint64_t, double>> profile_;
   std::thread thread_;
 };
 

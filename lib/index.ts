@@ -1,0 +1,33 @@
+/**
+ * lenet-cudnn: LeNet5 on MNIST for Node.js, on NVIDIA GPUs through cuDNN and cuBLAS or on any CPU.
+ * This module is the package's public API.
+ */
+export { createBackend, Backend, type BackendOptions, type BackendChoice, type DeviceChoice } from './backend';
+export { Tensor, ShapeError } from './tensor';
+export { RandomState } from './rng';
+export {
+  LeNetConvPoolLayer,
+  HiddenLayer,
+  LogisticRegression,
+  ParameterArena,
+  type Parameter,
+  type LayerOptions,
+  type ConvPoolOptions,
+  type HiddenLayerOptions,
+  type LogisticRegressionOptions,
+} from './layers';
+export { LeNet5, type LeNet5Options, type LeNet5Config } from './lenet5';
+export {
+  SGDTrainer,
+  PatienceTracker,
+  evaluateSplit,
+  type SGDOptions,
+  type FitOptions,
+  type TrainResult,
+  type EpochRecord,
+  type ValidationRecord,
+  type BatchProgress,
+} from './trainer';
+export { loadMnist, uploadMnist, type Dataset, type DeviceSplit, type LoadMnistOptions } from './data';
+export { loadMnistFiles, defaultMnistDir, readIdxImages, readIdxLabels, MnistFormatError, type MnistHost, type MnistSplit } from './mnist';
+export { loadAddon } from './addon';

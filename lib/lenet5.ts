@@ -1,0 +1,150 @@
+/**
+ * `LeNet5`: the tutorial's network — two `LeNetConvPoolLayer`s, a `HiddenLayer` and a
+ * `LogisticRegression` — with one training step (forward, backward, SGD update) that runs
+ * entirely on the backend.
+ */
+import type { Backend } from './backend';
+import { HiddenLayer, LeNetConvPoolLayer, LogisticRegression, type Parameter, ParameterArena } from './layers';
+import { RandomState } from './rng';
+import { ShapeError, Tensor, shapeText } from './tensor';
+
+/** Options of `LeNet5`; the defaults are the tutorial's. */
+export interface LeNet5Options {
+  backend: Backend;
+  /** Filters of layer0 and layer1 (default [20, 50]). */
+  nkerns?: readonly [number, number];
+  /** Units of the hidden layer (default 500). */
+  hidden?: number;
+  /** Seed of the weight initialization (default 23455, numpy RandomState-compatible). */
+  seed?: number;
+  /** Input image side (default 28). */
+  imageSize?: number;
+  /** Classes (default 10). */
+  classes?: number;
+}
+
+/** The architecture of a LeNet5, as saved in checkpoints. */
+export interface LeNet5Config {
+  nkerns: [number, number];
+  hidden: number;
+  imageSize: number;
+  classes: number;
+  seed: number;
+}
+
+const FILTER = 5;
+
+/**
+ * LeNet5 as in the Theano tutorial:
+ * input [N,1,28,28] -> layer0 (conv 5x5, nkerns[0] filters, pool, tanh) -> [N,20,12,12]
+ * -> layer1 (conv 5x5, nkerns[1] filters, pool, tanh) -> [N,50,4,4] -> layer2 (800 -> 500, tanh)
+ * -> layer3 (500 -> 10, softmax). Initial weights are drawn from one RandomState(seed) in the
+ * tutorial's order (layer0.W, layer1.W, layer2.W), so they equal the tutorial's (conv kernels
+ * flipped, since we use cross-correlation where Theano convolves).
+ */
+export class LeNet5 {
+  readonly backend: Backend;
+  readonly config: LeNet5Config;
+  readonly layer0: LeNetConvPoolLayer;
+  readonly layer1: LeNetConvPoolLayer;
+  readonly layer2: HiddenLayer;
+  readonly layer3: LogisticRegression;
+  /** The parameters' contiguous value and gradient buffers. */
+  readonly arena: ParameterArena;
+
+  constructor(options: LeNet5Options) {
+    const backend = options.backend;
+    const nkerns = options.nkerns ?? [20, 50];
+    const hidden = options.hidden ?? 500;
+    const seed = options.seed ?? 23455;
+    const imageSize = options.imageSize ?? 28;
+    const classes = options.classes ?? 10;
+    if (!Array.isArray(nkerns) || nkerns.length !== 2 || nkerns.some((k) => !Number.isInteger(k) || k < 1)) {
+      throw new RangeError(`LeNet5: nkerns must be two positive integers, got ${JSON.stringify(nkerns)}`);
+    }
+    for (const [name, v] of [['hidden', hidden], ['imageSize', imageSize], ['classes', classes]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new RangeError(`LeNet5: ${name} must be a positive integer, got ${v}`);
+    }
+    const side1 = Math.floor((imageSize - FILTER + 1) / 2);
+    const side2 = Math.floor((side1 - FILTER + 1) / 2);
+    if (side2 < 1) throw new RangeError(`LeNet5: imageSize ${imageSize} is too small for two 5x5 conv + 2x2 pool layers (needs at least 16)`);
+    this.backend = backend;
+    this.config = { nkerns: [nkerns[0], nkerns[1]], hidden, imageSize, classes, seed };
+    const rng = new RandomState(seed);
+    this.arena = new ParameterArena(backend);
+    const arena = this.arena;
+    this.layer0 = new LeNetConvPoolLayer({ backend, rng, arena, name: 'layer0', inputChannels: 1, filters: nkerns[0], filterSize: FILTER });
+    this.layer1 = new LeNetConvPoolLayer({ backend, rng, arena, name: 'layer1', inputChannels: nkerns[0], filters: nkerns[1], filterSize: FILTER });
+    this.layer2 = new HiddenLayer({ backend, rng, arena, name: 'layer2', nIn: nkerns[1] * side2 * side2, nOut: hidden });
+    this.layer3 = new LogisticRegression({ backend, arena, name: 'layer3', nIn: hidden, nOut: classes });
+    arena.build();
+  }
+
+  /** Every parameter in the tutorial's order: layer0.W, layer0.b, ..., layer3.b. */
+  params(): Parameter[] {
+    return this.arena.params();
+  }
+
+  /** Total number of trainable values. */
+  get parameterCount(): number {
+    return this.arena.values.size;
+  }
+
+  /** The input shape for a batch of n images. */
+  inputShape(n: number): number[] {
+    return [n, 1, this.config.imageSize, this.config.imageSize];
+  }
+
+  /**
+   * Class probabilities [N, classes] for images [N,1,28,28] (a buffer of the model's, overwritten
+   * by the next call with the same N). With labels and stats, also adds the batch's summed NLL and
+   * error count to stats ([2]).
+   */
+  forward(images: Tensor, labels: Tensor | null = null, stats: Tensor | null = null): Tensor {
+    this.checkImages(images);
+    const h0 = this.layer0.forward(images);
+    const h1 = this.layer1.forward(h0);
+    const h2 = this.layer2.forward(h1);
+    return this.layer3.forward(h2, labels, stats);
+  }
+
+  /**
+   * One SGD step on a minibatch: forward, backward (all gradients into the gradient buffer), then
+   * values -= learningRate * gradients as one axpy. Adds the batch's summed cost and errors to
+   * stats when given. Everything is queued on the backend; nothing is read back.
+   */
+  trainStep(images: Tensor, labels: Tensor, learningRate: number, stats: Tensor | null = null): void {
+    if (!Number.isFinite(learningRate) || learningRate <= 0) {
+      throw new RangeError(`trainStep: learningRate must be a positive number, got ${learningRate}`);
+    }
+    this.forward(images, labels, stats);
+    this.backward(labels);
+    this.backend.axpy(-learningRate, this.arena.grads, this.arena.values);
+  }
+
+  /** Back-propagates the mean NLL of `labels` through the last forward pass into every gradient. */
+  backward(labels: Tensor): void {
+    const d3 = this.layer3.backward(labels, true)!;
+    const d2 = this.layer2.backward(d3, true)!;
+    const d1 = this.layer1.backward(d2, true)!;
+    this.layer0.backward(d1, false);
+  }
+
+  /** Frees the parameters and every activation buffer. */
+  dispose(): void {
+    this.layer0.dispose();
+    this.layer1.dispose();
+    this.layer2.dispose();
+    this.layer3.dispose();
+    this.arena.dispose();
+  }
+
+  private checkImages(images: Tensor): void {
+    if (!(images instanceof Tensor)) throw new TypeError('LeNet5: images must be a Tensor');
+    const s = this.config.imageSize;
+    const [n, c, h, w] = images.shape;
+    if (images.shape.length !== 4 || c !== 1 || h !== s || w !== s || n < 1) {
+      throw new ShapeError(`LeNet5: images must have shape [N,1,${s},${s}] with N >= 1, got ${shapeText(images.shape)}`);
+    }
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * The native addon's surface, declared once (implemented in native/). Everything in lib/ reaches
+ * the addon through these types; nothing calls it through `any`.
+ *
+ * Ops are queued on the backend's executor thread and return at once; results are read with
+ * `read()` (a promise) or `readSync()`. Errors in queued work are reported by the next read/sync.
+ */
+
+/** An opaque handle to native memory; create with `NativeBackend.alloc` or `view`. */
+export interface NativeTensor {
+  /** Releases this handle's reference to the memory (idempotent). */
+  dispose(): void;
+  readonly disposed: boolean;
+}
+
+/** Live native allocations of one backend (buffers and bytes), and the high-water mark. */
+export interface NativeCounters {
+  liveBuffers: number;
+  liveBytes: number;
+  peakBytes: number;
+}
+
+/** A backend: a device plus the executor thread that runs its ops in issue order. */
+export interface NativeBackend {
+  readonly kind: 'cpu' | 'cuda';
+  describe(): string;
+  counters(): NativeCounters;
+  /** Ops queued or running. */
+  pending(): number;
+  /** Turns per-op timing on (and clears it) or off. */
+  setProfiling(on: boolean): void;
+  /** Per-op totals since profiling was turned on. */
+  profile(): Record<string, { calls: number; seconds: number }>;
+  /** Drains the queue and stops the executor; later calls throw. */
+  close(): void;
+
+  alloc(shape: number[]): NativeTensor;
+  view(base: NativeTensor, offset: number, shape: number[]): NativeTensor;
+  upload(dst: NativeTensor, data: Float32Array | Uint8Array, scale?: number): void;
+  read(src: NativeTensor): Promise<Float32Array>;
+  readSync(src: NativeTensor): Float32Array;
+  sync(): Promise<void>;
+  syncSync(): void;
+  fill(dst: NativeTensor, value: number): void;
+  copy(src: NativeTensor, dst: NativeTensor): void;
+
+  conv2dForward(x: NativeTensor, w: NativeTensor, y: NativeTensor): void;
+  conv2dBackwardData(dy: NativeTensor, w: NativeTensor, dx: NativeTensor): void;
+  conv2dBackwardFilter(x: NativeTensor, dy: NativeTensor, dw: NativeTensor): void;
+  maxPool2x2Forward(x: NativeTensor, y: NativeTensor): void;
+  maxPool2x2Backward(x: NativeTensor, y: NativeTensor, dy: NativeTensor, dx: NativeTensor): void;
+  biasAdd(x: NativeTensor, b: NativeTensor, y: NativeTensor): void;
+  biasGrad(dy: NativeTensor, db: NativeTensor): void;
+  biasTanhForward(x: NativeTensor, b: NativeTensor, y: NativeTensor): void;
+  tanhForward(x: NativeTensor, y: NativeTensor): void;
+  tanhBackward(y: NativeTensor, dy: NativeTensor, dx: NativeTensor): void;
+  gemm(transA: boolean, transB: boolean, alpha: number, a: NativeTensor, b: NativeTensor, beta: number, c: NativeTensor): void;
+  axpy(alpha: number, x: NativeTensor, y: NativeTensor): void;
+  scale(alpha: number, x: NativeTensor): void;
+  softmaxNll(logits: NativeTensor, labels: NativeTensor | null, probs: NativeTensor, stats: NativeTensor | null): void;
+  softmaxNllBackward(probs: NativeTensor, labels: NativeTensor, dlogits: NativeTensor): void;
+}
+
+/** Options of the CPU backend. */
+export interface NativeCpuOptions {
+  /** Pool threads; 0 or absent: one per hardware thread. */
+  threads?: number;
+  /** GEMM implementation; default OpenBLAS when the build has it. */
+  gemm?: 'openblas' | 'portable';
+}
+
+/** What the addon was built with. */
+export interface NativeBuildInfo {
+  openblas: boolean;
+  defaultGemm: string;
+  buildSystem?: string;
+  compiler: string;
+}
+
+/** The module exported by lenet_cudnn.node. */
+export interface NativeAddon {
+  createCpuBackend(options?: NativeCpuOptions): NativeBackend;
+  buildInfo(): NativeBuildInfo;
+}

@@ -1,0 +1,131 @@
+/**
+ * `Tensor`: a float32, row-major (NCHW) array in a backend's memory (host memory for the CPU
+ * backend, device memory for CUDA), with its shape, views, and transfers to and from the host.
+ */
+import type { Backend } from './backend';
+import type { NativeTensor } from './native';
+
+/** Thrown when a shape, size or value does not fit what an operation needs. */
+export class ShapeError extends Error {
+  override name = 'ShapeError';
+}
+
+/** Product of the dimensions (1 for a scalar shape []). */
+export function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** `[2,3,4]` as text, for messages. */
+export function shapeText(shape: readonly number[]): string {
+  return `[${shape.join(',')}]`;
+}
+
+/** Checks that `shape` is an array of non-negative integers; `what` names it in the error. */
+export function checkShape(shape: readonly number[], what: string): void {
+  if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new ShapeError(`${what}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
+  }
+}
+
+/**
+ * A float32 array owned by a backend. Create tensors with the backend (`backend.zeros`,
+ * `backend.tensor`); free them with `dispose()` (idempotent; a finalizer frees forgotten ones,
+ * but device memory is scarce, so dispose explicitly). A view (`reshape`, `slice`) shares its
+ * parent's memory, which lives until the parent and all views are disposed.
+ */
+export class Tensor {
+  /** Dimensions, outermost first. */
+  readonly shape: readonly number[];
+  /** Number of elements. */
+  readonly size: number;
+  /** The backend that owns the memory. */
+  readonly backend: Backend;
+  /** @internal The native handle. */
+  readonly native: NativeTensor;
+
+  /** @internal Use the backend's factories. */
+  constructor(backend: Backend, native: NativeTensor, shape: readonly number[]) {
+    this.backend = backend;
+    this.native = native;
+    this.shape = Object.freeze([...shape]);
+    this.size = sizeOf(shape);
+  }
+
+  /** True after `dispose()`. */
+  get disposed(): boolean {
+    return this.native.disposed;
+  }
+
+  /** Releases this handle (views and queued ops keep the memory alive until they finish). */
+  dispose(): void {
+    this.native.dispose();
+  }
+
+  /** Copies the contents to a new Float32Array, once all work queued before this call is done. */
+  read(): Promise<Float32Array> {
+    this.assertLive('read');
+    return this.backend.native.read(this.native);
+  }
+
+  /** Like `read()`, but blocks the calling thread until the data is there. */
+  readSync(): Float32Array {
+    this.assertLive('readSync');
+    return this.backend.native.readSync(this.native);
+  }
+
+  /** Replaces the contents with `data` (same element count), times `scale` (e.g. 1/255 for pixels). */
+  write(data: Float32Array | Uint8Array, scale = 1): this {
+    this.assertLive('write');
+    if (!(data instanceof Float32Array || data instanceof Uint8Array)) {
+      throw new TypeError(`write: data must be a Float32Array or a Uint8Array, got ${describe(data)}`);
+    }
+    if (data.length !== this.size) {
+      throw new ShapeError(`write: data has ${data.length} elements, the tensor ${shapeText(this.shape)} has ${this.size}`);
+    }
+    this.backend.native.upload(this.native, data, scale);
+    return this;
+  }
+
+  /** A view with another shape of the same size. */
+  reshape(shape: readonly number[]): Tensor {
+    this.assertLive('reshape');
+    checkShape(shape, 'reshape');
+    if (sizeOf(shape) !== this.size) {
+      throw new ShapeError(`reshape: cannot view ${shapeText(this.shape)} (${this.size} elements) as ${shapeText(shape)}`);
+    }
+    return new Tensor(this.backend, this.backend.native.view(this.native, 0, [...shape]), shape);
+  }
+
+  /** A view of `count` consecutive entries along the first axis, starting at `start`. */
+  slice(start: number, count: number): Tensor {
+    this.assertLive('slice');
+    const rows = this.shape[0];
+    if (this.shape.length === 0) throw new ShapeError('slice: a scalar tensor has no rows');
+    if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0 || start + count > rows) {
+      throw new ShapeError(`slice: rows [${start}, ${start + count}) are outside a tensor of ${rows} rows ${shapeText(this.shape)}`);
+    }
+    const rowSize = rows === 0 ? 0 : this.size / rows;
+    const shape = [count, ...this.shape.slice(1)];
+    return new Tensor(this.backend, this.backend.native.view(this.native, start * rowSize, shape), shape);
+  }
+
+  /** @internal Throws a clear error when the tensor was disposed. */
+  assertLive(op: string): void {
+    if (this.native.disposed) throw new Error(`${op}: tensor ${shapeText(this.shape)} was used after dispose()`);
+  }
+
+  /** e.g. `Tensor(cpu, [500,1,28,28])`. */
+  toString(): string {
+    return `Tensor(${this.backend.kind}, ${shapeText(this.shape)}${this.disposed ? ', disposed' : ''})`;
+  }
+}
+
+/** A short description of a value's type, for error messages. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an Array';
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}`;
+  return typeof value === 'object' ? `a ${(value as object).constructor?.name ?? 'object'}` : `${typeof value} ${String(value)}`;
+}

@@ -1,0 +1,491 @@
+// The CPU backend: the op set of device.h on host memory.
+//
+// Convolution is im2col + GEMM over chunks of samples: a chunk's columns are laid out side by
+// side ([C*KH*KW, B*OH*OW]) so that each GEMM is large enough to run near the machine's SGEMM
+// ceiling, while the column buffer stays small enough for the core's L2 cache. The batch is split
+// into one contiguous range of samples per pool thread; each thread calls single-threaded BLAS on
+// its own scratch buffers, which are kept between steps (no allocation inside a training step).
+// Reductions across threads (filter and bias gradients) are summed in worker order, so results
+// are deterministic for a given thread count.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../device.h"
+#include "cpu_device.h"
+#include "gemm.h"
+#include "thread_pool.h"
+#include "vmath.h"
+
+namespace lenet {
+namespace {
+
+using cpu::GemmImpl;
+using cpu::ThreadPool;
+
+// Target size of one chunk's im2col buffer: about half of a typical per-core L2.
+constexpr size_t kColumnBytes = 512 * 1024;
+// Below this many elements an elementwise op runs on one thread.
+constexpr int64_t kParallelMin = 1 << 15;
+
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      auto p = line.find(':');
+      if (p != std::string::npos) return line.substr(p + 2);
+    }
+  }
+  return "unknown CPU";
+}
+
+struct ConvDims {
+  int64_t n, c, h, w, k, kh, kw, oh, ow;
+  int64_t ckk() const { return c * kh * kw; }
+  int64_t ohw() const { return oh * ow; }
+};
+
+// A label stored as a float, checked to be a class index (a bad one would index out of bounds).
+int64_t checked_label(float v, int64_t row, int64_t classes) {
+  if (!(v >= 0.0f) || v >= static_cast<float>(classes) || v != static_cast<float>(static_cast<int64_t>(v)))
+    throw Error("label " + std::to_string(v) + " of row " + std::to_string(row) + " is not a class in 0.." +
+                std::to_string(classes - 1));
+  return static_cast<int64_t>(v);
+}
+
+ConvDims conv_dims(const TensorRef& x, const TensorRef& w) {
+  ConvDims d{};
+  d.n = x.dim(0), d.c = x.dim(1), d.h = x.dim(2), d.w = x.dim(3);
+  d.k = w.dim(0), d.kh = w.dim(2), d.kw = w.dim(3);
+  d.oh = d.h - d.kh + 1, d.ow = d.w - d.kw + 1;
+  return d;
+}
+
+class CpuDevice final : public Device {
+ public:
+  CpuDevice(int threads, GemmImpl gemm)
+      : pool_(threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency())),
+        gemm_(gemm),
+        scratch_(pool_.size()) {
+    cpu::gemm_init_single_threaded();
+  }
+
+  const char* kind() const override { return "cpu"; }
+
+  std::string describe() const override {
+    return cpu_model() + ", " + std::to_string(pool_.size()) + " threads, GEMM: " +
+           cpu::gemm_description(gemm_);
+  }
+
+  std::shared_ptr<Storage> allocate(size_t numel) override {
+    const size_t bytes = std::max<size_t>(numel, 1) * sizeof(float);
+    // 64-byte alignment: full cache lines and aligned AVX-512 loads at offset 0.
+    void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!p) throw OutOfMemory("cannot allocate " + std::to_string(bytes) + " bytes of host memory");
+    std::memset(p, 0, bytes);
+    counters.on_alloc(bytes);
+    return std::make_shared<Storage>(shared_from_this(), static_cast<float*>(p), numel);
+  }
+
+  void release(float* data, size_t numel) override {
+    std::free(data);
+    counters.on_free(std::max<size_t>(numel, 1) * sizeof(float));
+  }
+
+  void upload(const TensorRef& dst, const float* src) override {
+    std::memcpy(dst.data(), src, dst.numel() * sizeof(float));
+  }
+  void download(const TensorRef& src, float* dst) override {
+    std::memcpy(dst, src.data(), src.numel() * sizeof(float));
+  }
+  void fill(const TensorRef& dst, float value) override {
+    elementwise(dst.numel(), [&](int64_t b, int64_t e) { std::fill(dst.data() + b, dst.data() + e, value); });
+  }
+  void copy(const TensorRef& src, const TensorRef& dst) override {
+    std::memmove(dst.data(), src.data(), src.numel() * sizeof(float));
+  }
+  void synchronize() override {}
+
+  // ---- convolution ----
+
+  void conv2d_forward(const TensorRef& x, const TensorRef& w, const TensorRef& y) override {
+    const ConvDims d = conv_dims(x, w);
+    const float* xp = x.data();
+    const float* wp = w.data();
+    float* yp = y.data();
+    const int64_t chunk = chunk_samples(d);
+    pool_.parallel_for(d.n, [&](int worker, int64_t n0, int64_t n1) {
+      Scratch& s = scratch_[worker];
+      for (int64_t b0 = n0; b0 < n1; b0 += chunk) {
+        const int64_t nb = std::min(chunk, n1 - b0);
+        const int64_t cols = nb * d.ohw();
+        float* col = s.get(s.col, d.ckk() * cols);
+        float* out = s.get(s.out, d.k * cols);
+        im2col(d, xp, b0, nb, col);
+        sgemm(false, false, d.k, cols, d.ckk(), 1.0f, wp, d.ckk(), col, cols, 0.0f, out, cols);
+        // [K, B*OHW] -> y[b, k, :]
+        for (int64_t b = 0; b < nb; ++b)
+          for (int64_t k = 0; k < d.k; ++k)
+            std::memcpy(yp + ((b0 + b) * d.k + k) * d.ohw(), out + k * cols + b * d.ohw(),
+                        d.ohw() * sizeof(float));
+      }
+    });
+  }
+
+  void conv2d_backward_data(const TensorRef& dy, const TensorRef& w, const TensorRef& dx) override {
+    const ConvDims d = conv_dims(dx, w);
+    const float* dyp = dy.data();
+    const float* wp = w.data();
+    float* dxp = dx.data();
+    const int64_t chunk = chunk_samples(d);
+    pool_.parallel_for(d.n, [&](int worker, int64_t n0, int64_t n1) {
+      Scratch& s = scratch_[worker];
+      for (int64_t b0 = n0; b0 < n1; b0 += chunk) {
+        const int64_t nb = std::min(chunk, n1 - b0);
+        const int64_t cols = nb * d.ohw();
+        float* g = s.get(s.out, d.k * cols);
+        float* col = s.get(s.col, d.ckk() * cols);
+        gather_dy(d, dyp, b0, nb, g);
+        sgemm(true, false, d.ckk(), cols, d.k, 1.0f, wp, d.ckk(), g, cols, 0.0f, col, cols);
+        col2im(d, col, b0, nb, dxp);
+      }
+    });
+  }
+
+  void conv2d_backward_filter(const TensorRef& x, const TensorRef& dy, const TensorRef& dw) override {
+    const ConvDims d = conv_dims(x, dw);
+    const float* xp = x.data();
+    const float* dyp = dy.data();
+    const int64_t chunk = chunk_samples(d);
+    const int64_t wsize = d.k * d.ckk();
+    pool_.parallel_for(d.n, [&](int worker, int64_t n0, int64_t n1) {
+      Scratch& s = scratch_[worker];
+      float* acc = s.get(s.acc, wsize);
+      bool first = true;
+      for (int64_t b0 = n0; b0 < n1; b0 += chunk) {
+        const int64_t nb = std::min(chunk, n1 - b0);
+        const int64_t cols = nb * d.ohw();
+        float* col = s.get(s.col, d.ckk() * cols);
+        float* g = s.get(s.out, d.k * cols);
+        im2col(d, xp, b0, nb, col);
+        gather_dy(d, dyp, b0, nb, g);
+        sgemm(false, true, d.k, d.ckk(), cols, 1.0f, g, cols, col, cols, first ? 0.0f : 1.0f, acc,
+             d.ckk());
+        first = false;
+      }
+      if (first) std::fill(acc, acc + wsize, 0.0f);
+    });
+    reduce_partials(d.n, wsize, dw.data(), [](Scratch& s) { return s.acc.data(); });
+  }
+
+  // ---- pooling ----
+
+  void maxpool2x2_forward(const TensorRef& x, const TensorRef& y) override {
+    const int64_t planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3);
+    const int64_t oh = h / 2, ow = w / 2;
+    const float* xp = x.data();
+    float* yp = y.data();
+    pool_.parallel_for(planes, [&](int, int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const float* xs = xp + p * h * w;
+        float* ys = yp + p * oh * ow;
+        for (int64_t i = 0; i < oh; ++i) {
+          const float* r0 = xs + (2 * i) * w;
+          const float* r1 = r0 + w;
+          for (int64_t j = 0; j < ow; ++j)
+            ys[i * ow + j] = std::max(std::max(r0[2 * j], r0[2 * j + 1]), std::max(r1[2 * j], r1[2 * j + 1]));
+        }
+      }
+    });
+  }
+
+  void maxpool2x2_backward(const TensorRef& x, const TensorRef& y, const TensorRef& dy,
+                           const TensorRef& dx) override {
+    const int64_t planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3);
+    const int64_t oh = h / 2, ow = w / 2;
+    const float* xp = x.data();
+    const float* yp = y.data();
+    const float* dyp = dy.data();
+    float* dxp = dx.data();
+    pool_.parallel_for(planes, [&](int, int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const float* xs = xp + p * h * w;
+        float* dxs = dxp + p * h * w;
+        std::fill(dxs, dxs + h * w, 0.0f);
+        for (int64_t i = 0; i < oh; ++i) {
+          for (int64_t j = 0; j < ow; ++j) {
+            const float m = yp[p * oh * ow + i * ow + j];
+            const float g = dyp[p * oh * ow + i * ow + j];
+            const int64_t base = (2 * i) * w + 2 * j;
+            // The first maximum in row-major order takes the gradient.
+            const int64_t at = xs[base] == m ? base
+                             : xs[base + 1] == m ? base + 1
+                             : xs[base + w] == m ? base + w
+                             : base + w + 1;
+            dxs[at] = g;
+          }
+        }
+      }
+    });
+  }
+
+  // ---- bias and tanh ----
+
+  void bias_add(const TensorRef& x, const TensorRef& b, const TensorRef& y) override {
+    per_channel(x, b, y, [](float v, float bias) { return v + bias; });
+  }
+
+  void bias_tanh_forward(const TensorRef& x, const TensorRef& b, const TensorRef& y) override {
+    per_channel(x, b, y, [](float v, float bias) { return cpu::tanh_approx(v + bias); });
+  }
+
+  void bias_grad(const TensorRef& dy, const TensorRef& db) override {
+    const int64_t n = dy.dim(0), c = dy.dim(1), inner = static_cast<int64_t>(dy.numel()) / (n * c);
+    const float* g = dy.data();
+    pool_.parallel_for(n, [&](int worker, int64_t n0, int64_t n1) {
+      Scratch& s = scratch_[worker];
+      float* acc = s.get(s.acc, c);
+      std::fill(acc, acc + c, 0.0f);
+      for (int64_t i = n0; i < n1; ++i)
+        for (int64_t ch = 0; ch < c; ++ch) {
+          const float* row = g + (i * c + ch) * inner;
+          float sum = 0.0f;
+          for (int64_t t = 0; t < inner; ++t) sum += row[t];
+          acc[ch] += sum;
+        }
+    });
+    reduce_partials(n, c, db.data(), [](Scratch& s) { return s.acc.data(); });
+  }
+
+  void tanh_forward(const TensorRef& x, const TensorRef& y) override {
+    const float* xp = x.data();
+    float* yp = y.data();
+    elementwise(x.numel(), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) yp[i] = cpu::tanh_approx(xp[i]);
+    });
+  }
+
+  void tanh_backward(const TensorRef& y, const TensorRef& dy, const TensorRef& dx) override {
+    const float* yp = y.data();
+    const float* g = dy.data();
+    float* out = dx.data();
+    elementwise(y.numel(), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) out[i] = g[i] * (1.0f - yp[i] * yp[i]);
+    });
+  }
+
+  // ---- dense algebra ----
+
+  void gemm(bool ta, bool tb, float alpha, const TensorRef& a, const TensorRef& b, float beta,
+            const TensorRef& c) override {
+    const int64_t m = c.dim(0), n = c.dim(1);
+    const int64_t k = ta ? a.dim(0) : a.dim(1);
+    const int64_t lda = a.dim(1), ldb = b.dim(1);
+    const float* ap = a.data();
+    const float* bp = b.data();
+    float* cp = c.data();
+    // Split the larger of M and N across the pool; each part is a single-threaded GEMM.
+    const bool split_rows = m >= n;
+    pool_.parallel_for(split_rows ? m : n, [&](int, int64_t s0, int64_t s1) {
+      if (split_rows) {
+        const float* a0 = ta ? ap + s0 : ap + s0 * lda;
+        sgemm(ta, tb, s1 - s0, n, k, alpha, a0, lda, bp, ldb, beta, cp + s0 * n, n);
+      } else {
+        const float* b0 = tb ? bp + s0 * ldb : bp + s0;
+        sgemm(ta, tb, m, s1 - s0, k, alpha, ap, lda, b0, ldb, beta, cp + s0, n);
+      }
+    });
+  }
+
+  void axpy(float alpha, const TensorRef& x, const TensorRef& y) override {
+    const float* xp = x.data();
+    float* yp = y.data();
+    elementwise(x.numel(), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) yp[i] += alpha * xp[i];
+    });
+  }
+
+  void scale(float alpha, const TensorRef& x) override {
+    float* xp = x.data();
+    elementwise(x.numel(), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) xp[i] *= alpha;
+    });
+  }
+
+  // ---- softmax and negative log-likelihood ----
+
+  void softmax_nll(const TensorRef& logits, const TensorRef* labels, const TensorRef& probs,
+                   const TensorRef* stats) override {
+    const int64_t n = logits.dim(0), k = logits.dim(1);
+    const float* z = logits.data();
+    const float* y = labels ? labels->data() : nullptr;
+    float* p = probs.data();
+    double loss = 0.0;
+    int64_t errors = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      // probs may alias logits: read everything needed from the logits before writing.
+      const float* zi = z + i * k;
+      float* pi = p + i * k;
+      int64_t arg = 0;
+      for (int64_t j = 1; j < k; ++j)
+        if (zi[j] > zi[arg]) arg = j;
+      const float mx = zi[arg];
+      const int64_t label = y ? checked_label(y[i], i, k) : 0;
+      const float z_label = zi[label];
+      double sum = 0.0;
+      for (int64_t j = 0; j < k; ++j) {
+        pi[j] = std::exp(zi[j] - mx);
+        sum += pi[j];
+      }
+      const float inv = static_cast<float>(1.0 / sum);
+      for (int64_t j = 0; j < k; ++j) pi[j] *= inv;
+      if (y) {
+        loss += std::log(sum) - (z_label - mx);  // -log softmax, from the logits
+        errors += arg != label;
+      }
+    }
+    if (stats && y) {
+      float* s = stats->data();
+      s[0] += static_cast<float>(loss);
+      s[1] += static_cast<float>(errors);
+    }
+  }
+
+  void softmax_nll_backward(const TensorRef& probs, const TensorRef& labels,
+                            const TensorRef& dlogits) override {
+    const int64_t n = probs.dim(0), k = probs.dim(1);
+    const float* p = probs.data();
+    const float* y = labels.data();
+    float* g = dlogits.data();
+    const float inv_n = 1.0f / static_cast<float>(n);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t label = checked_label(y[i], i, k);
+      for (int64_t j = 0; j < k; ++j) g[i * k + j] = p[i * k + j] * inv_n;
+      g[i * k + label] -= inv_n;
+    }
+  }
+
+ private:
+  // Per-worker scratch buffers, grown on demand and kept for the device's lifetime.
+  struct Scratch {
+    std::vector<float> col, out, acc;
+    static float* get(std::vector<float>& v, int64_t n) {
+      if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
+      return v.data();
+    }
+  };
+
+  void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+    cpu::sgemm(gemm_, ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha,
+               a, static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+  }
+
+  // Samples per im2col chunk: as many as keep the column buffer near kColumnBytes.
+  static int64_t chunk_samples(const ConvDims& d) {
+    const int64_t per_sample = d.ckk() * d.ohw() * static_cast<int64_t>(sizeof(float));
+    return std::max<int64_t>(1, static_cast<int64_t>(kColumnBytes) / std::max<int64_t>(per_sample, 1));
+  }
+
+  // col[(c*KH+i)*KW+j, b*OHW + oh*OW + ow] = x[b0+b, c, oh+i, ow+j]
+  static void im2col(const ConvDims& d, const float* x, int64_t b0, int64_t nb, float* col) {
+    const int64_t cols = nb * d.ohw();
+    for (int64_t c = 0; c < d.c; ++c)
+      for (int64_t i = 0; i < d.kh; ++i)
+        for (int64_t j = 0; j < d.kw; ++j) {
+          float* row = col + ((c * d.kh + i) * d.kw + j) * cols;
+          for (int64_t b = 0; b < nb; ++b) {
+            const float* plane = x + ((b0 + b) * d.c + c) * d.h * d.w;
+            float* dst = row + b * d.ohw();
+            for (int64_t oh = 0; oh < d.oh; ++oh)
+              std::memcpy(dst + oh * d.ow, plane + (oh + i) * d.w + j, d.ow * sizeof(float));
+          }
+        }
+  }
+
+  // dx[b0+b, c, oh+i, ow+j] += col[(c*KH+i)*KW+j, b*OHW + oh*OW + ow], dx zeroed first.
+  static void col2im(const ConvDims& d, const float* col, int64_t b0, int64_t nb, float* dx) {
+    const int64_t cols = nb * d.ohw();
+    std::fill(dx + b0 * d.c * d.h * d.w, dx + (b0 + nb) * d.c * d.h * d.w, 0.0f);
+    for (int64_t c = 0; c < d.c; ++c)
+      for (int64_t i = 0; i < d.kh; ++i)
+        for (int64_t j = 0; j < d.kw; ++j) {
+          const float* row = col + ((c * d.kh + i) * d.kw + j) * cols;
+          for (int64_t b = 0; b < nb; ++b) {
+            float* plane = dx + ((b0 + b) * d.c + c) * d.h * d.w;
+            const float* src = row + b * d.ohw();
+            for (int64_t oh = 0; oh < d.oh; ++oh) {
+              float* out = plane + (oh + i) * d.w + j;
+              const float* in = src + oh * d.ow;
+              for (int64_t ow = 0; ow < d.ow; ++ow) out[ow] += in[ow];
+            }
+          }
+        }
+  }
+
+  // g[k, b*OHW + p] = dy[b0+b, k, p]
+  static void gather_dy(const ConvDims& d, const float* dy, int64_t b0, int64_t nb, float* g) {
+    const int64_t cols = nb * d.ohw();
+    for (int64_t b = 0; b < nb; ++b)
+      for (int64_t k = 0; k < d.k; ++k)
+        std::memcpy(g + k * cols + b * d.ohw(), dy + ((b0 + b) * d.k + k) * d.ohw(),
+                    d.ohw() * sizeof(float));
+  }
+
+  // out = sum over the workers that took part in a parallel_for of length n of their partials.
+  template <class Get>
+  void reduce_partials(int64_t n, int64_t size, float* out, Get get) {
+    const int parts = static_cast<int>(std::min<int64_t>(pool_.size(), n));
+    std::memcpy(out, get(scratch_[0]), size * sizeof(float));
+    for (int w = 1; w < parts; ++w) {
+      const float* p = get(scratch_[w]);
+      for (int64_t i = 0; i < size; ++i) out[i] += p[i];
+    }
+  }
+
+  template <class F>
+  void per_channel(const TensorRef& x, const TensorRef& b, const TensorRef& y, F f) {
+    const int64_t n = x.dim(0), c = x.dim(1), inner = static_cast<int64_t>(x.numel()) / (n * c);
+    const float* xp = x.data();
+    const float* bp = b.data();
+    float* yp = y.data();
+    pool_.parallel_for(n, [&](int, int64_t n0, int64_t n1) {
+      for (int64_t i = n0; i < n1; ++i)
+        for (int64_t ch = 0; ch < c; ++ch) {
+          const float bias = bp[ch];
+          const float* src = xp + (i * c + ch) * inner;
+          float* dst = yp + (i * c + ch) * inner;
+          for (int64_t t = 0; t < inner; ++t) dst[t] = f(src[t], bias);
+        }
+    });
+  }
+
+  template <class F>
+  void elementwise(size_t n, F f) {
+    const int64_t len = static_cast<int64_t>(n);
+    if (len < kParallelMin) {
+      f(0, len);
+      return;
+    }
+    pool_.parallel_for(len, [&](int, int64_t b, int64_t e) { f(b, e); });
+  }
+
+  ThreadPool pool_;
+  GemmImpl gemm_;
+  std::vector<Scratch> scratch_;
+};
+
+}  // namespace
+
+std::shared_ptr<Device> make_cpu_device(int threads, cpu::GemmImpl gemm) {
+  return std::make_shared<CpuDevice>(threads, gemm);
+}
+
+}  // namespace lenet

@@ -22,12 +22,48 @@ export interface BackendOptions {
   threads?: number;
   /** CPU GEMM: `openblas` (default when built with it) or the built-in `portable` one. */
   gemm?: 'openblas' | 'portable';
+  /** CUDA device ordinal (default 0). */
+  cudaDevice?: number;
+  /** CUDA: only deterministic cuDNN algorithms and max-pooling (default false). */
+  deterministic?: boolean;
+  /** CUDA: allow TF32 tensor-core math for float32 (default false: full FP32). */
+  tf32?: boolean;
+  /** CUDA: folders searched first for libcudart, libcublas and libcudnn (also: LENET_CUDA_LIBS). */
+  libraryDirs?: string[];
 }
 
 /** Why `createBackend` chose the device it did (for `auto`, and for logs). */
 export interface BackendChoice {
   kind: 'cpu' | 'cuda';
   reason: string;
+}
+
+/** Whether the CUDA backend can run here, and why not. */
+export interface CudaStatus {
+  ok: boolean;
+  /** Why CUDA is unusable (empty when ok). */
+  reason: string;
+  /** The GPU's name, when ok. */
+  device?: string;
+  /** Library versions that could be read (driver, runtime, cublas, cudnn). */
+  versions: Record<string, string>;
+  /** Every library path tried, with the outcome. */
+  tried: string[];
+}
+
+/**
+ * Probes for a usable CUDA GPU: loads libcudart, libcublas and libcudnn (see the README for
+ * where they are looked for) and asks the driver for the device. Never throws.
+ */
+export function cudaAvailable(options: { cudaDevice?: number; libraryDirs?: string[] } = {}): CudaStatus {
+  let addon;
+  try {
+    addon = loadAddon();
+  } catch (e) {
+    return { ok: false, reason: (e as Error).message, versions: {}, tried: [] };
+  }
+  const r = addon.cudaAvailable({ device: options.cudaDevice, libraryDirs: options.libraryDirs });
+  return { ok: r.ok, reason: r.reason, device: r.device, versions: r.versions, tried: r.tried };
 }
 
 /**
@@ -45,15 +81,27 @@ export function createBackend(options: BackendOptions = {}): Backend {
   if (options.gemm !== undefined && options.gemm !== 'openblas' && options.gemm !== 'portable') {
     throw new RangeError(`createBackend: gemm must be 'openblas' or 'portable', got ${JSON.stringify(options.gemm)}`);
   }
-  const addon = loadAddon();
-  if (device === 'cuda' || device === 'auto') {
-    const reason = 'this build of lenet-cudnn has no CUDA backend yet';
-    if (device === 'cuda') throw new Error(`createBackend: CUDA is not available: ${reason}`);
-    const native = addon.createCpuBackend({ threads: options.threads, gemm: options.gemm });
-    return new Backend(native, { kind: 'cpu', reason: `CUDA not available (${reason}); using the CPU` });
+  if (options.cudaDevice !== undefined && (!Number.isInteger(options.cudaDevice) || options.cudaDevice < 0)) {
+    throw new RangeError(`createBackend: cudaDevice must be a non-negative integer, got ${options.cudaDevice}`);
   }
-  const native = addon.createCpuBackend({ threads: options.threads, gemm: options.gemm });
-  return new Backend(native, { kind: 'cpu', reason: 'the CPU was requested' });
+  if (options.libraryDirs !== undefined && (!Array.isArray(options.libraryDirs) || options.libraryDirs.some((d) => typeof d !== 'string'))) {
+    throw new TypeError('createBackend: libraryDirs must be an array of folder paths');
+  }
+  const addon = loadAddon();
+  const cpu = (reason: string) => new Backend(addon.createCpuBackend({ threads: options.threads, gemm: options.gemm }), { kind: 'cpu', reason });
+  if (device === 'cpu') return cpu('the CPU was requested');
+  const status = cudaAvailable(options);
+  if (!status.ok) {
+    if (device === 'cuda') throw new Error(`createBackend: CUDA is not available: ${status.reason}`);
+    return cpu(`CUDA is not available (${status.reason}); using the CPU`);
+  }
+  const native = addon.createCudaBackend({
+    device: options.cudaDevice,
+    deterministic: options.deterministic,
+    tf32: options.tf32,
+    libraryDirs: options.libraryDirs,
+  });
+  return new Backend(native, { kind: 'cuda', reason: device === 'cuda' ? 'CUDA was requested' : `a CUDA GPU is available (${status.device})` });
 }
 
 /** The op set on one device. Every tensor argument must belong to this backend. */
@@ -153,7 +201,48 @@ export class Backend {
     this.native.conv2dBackwardFilter(this.arg(op, 'x', x), this.arg(op, 'dy', dy), this.arg(op, 'dw', dw));
   }
 
+  /**
+   * Both gradients of y = conv(x, w) in one call: dw (overwritten) and, when dx is not null, dx.
+   * Backends share work between the two (the CPU gathers dy once per chunk).
+   */
+  conv2dBackward(x: Tensor, w: Tensor, dy: Tensor, dx: Tensor | null, dw: Tensor): void {
+    const op = 'conv2dBackward';
+    this.expectShape(op, 'dy', dy, this.convOutput(op, x, w, 'x', 'w'));
+    this.expectShape(op, 'dw', dw, w.shape);
+    if (dx) this.expectShape(op, 'dx', dx, x.shape);
+    this.native.conv2dBackward(this.arg(op, 'x', x), this.arg(op, 'w', w), this.arg(op, 'dy', dy), dx ? this.arg(op, 'dx', dx) : null, this.arg(op, 'dw', dw));
+  }
+
   // ---- 2x2 max-pooling, stride 2, ignore_border ----
+
+  /** The epilogue of a conv-pool layer in one pass: pooled = maxpool(x), y = tanh(pooled + b). */
+  maxPoolBiasTanhForward(x: Tensor, b: Tensor, pooled: Tensor, y: Tensor): void {
+    const op = 'maxPoolBiasTanhForward';
+    const shape = this.pooledShape(op, x);
+    this.expectShape(op, 'b', b, [x.shape[1]]);
+    this.expectShape(op, 'pooled', pooled, shape);
+    this.expectShape(op, 'y', y, shape);
+    this.native.maxPoolBiasTanhForward(this.arg(op, 'x', x), this.arg(op, 'b', b), this.arg(op, 'pooled', pooled), this.arg(op, 'y', y));
+  }
+
+  /**
+   * The backward of `maxPoolBiasTanhForward`: dpooled = dy * (1 - y^2), db = its per-channel sum,
+   * dx = the max-pool gradient of dpooled (first maximum). dy needs pooled's element count only.
+   */
+  maxPoolBiasTanhBackward(x: Tensor, pooled: Tensor, y: Tensor, dy: Tensor, dpooled: Tensor, db: Tensor, dx: Tensor): void {
+    const op = 'maxPoolBiasTanhBackward';
+    const shape = this.pooledShape(op, x);
+    this.expectShape(op, 'pooled', pooled, shape);
+    this.expectShape(op, 'y', y, shape);
+    this.sameSize(op, 'dy', dy, y);
+    this.expectShape(op, 'dpooled', dpooled, shape);
+    this.expectShape(op, 'db', db, [x.shape[1]]);
+    this.expectShape(op, 'dx', dx, x.shape);
+    this.native.maxPoolBiasTanhBackward(
+      this.arg(op, 'x', x), this.arg(op, 'pooled', pooled), this.arg(op, 'y', y), this.arg(op, 'dy', dy),
+      this.arg(op, 'dpooled', dpooled), this.arg(op, 'db', db), this.arg(op, 'dx', dx),
+    );
+  }
 
   /** y = maxpool(x): x [N,C,H,W], y [N,C,floor(H/2),floor(W/2)]. */
   maxPool2x2Forward(x: Tensor, y: Tensor): void {

@@ -267,8 +267,7 @@ export class LeNetConvPoolLayer {
     }
     const buf = this.cache.get(n);
     this.backend.conv2dForward(x, this.W.value, buf.conv);
-    this.backend.maxPool2x2Forward(buf.conv, buf.pooled);
-    this.backend.biasTanhForward(buf.pooled, this.b.value, buf.out);
+    this.backend.maxPoolBiasTanhForward(buf.conv, this.b.value, buf.pooled, buf.out);
     this.lastInput = x;
     return buf.out;
   }
@@ -281,14 +280,13 @@ export class LeNetConvPoolLayer {
     const x = this.lastInput;
     if (!x || !this.cache) throw new Error('LeNetConvPoolLayer: backward() before forward()');
     const buf = this.cache.get(x.shape[0]);
-    this.backend.tanhBackward(buf.out, dy, buf.dPooled);
-    this.backend.biasGrad(buf.dPooled, this.b.grad);
-    this.backend.maxPool2x2Backward(buf.conv, buf.pooled, buf.dPooled, buf.dConv);
-    this.backend.conv2dBackwardFilter(x, buf.dConv, this.W.grad);
-    if (!needInputGrad) return null;
-    this.dxCache ??= new BufferCache((m) => ({ dx: this.backend.zeros([m, ...x.shape.slice(1)]) }));
-    const dx = this.dxCache.get(x.shape[0]).dx;
-    this.backend.conv2dBackwardData(buf.dConv, this.W.value, dx);
+    this.backend.maxPoolBiasTanhBackward(buf.conv, buf.pooled, buf.out, dy, buf.dPooled, this.b.grad, buf.dConv);
+    let dx: Tensor | null = null;
+    if (needInputGrad) {
+      this.dxCache ??= new BufferCache((m) => ({ dx: this.backend.zeros([m, ...x.shape.slice(1)]) }));
+      dx = this.dxCache.get(x.shape[0]).dx;
+    }
+    this.backend.conv2dBackward(x, this.W.value, buf.dConv, dx, this.W.grad);
     return dx;
   }
 

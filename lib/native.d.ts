@@ -47,6 +47,9 @@ export interface NativeBackend {
   conv2dForward(x: NativeTensor, w: NativeTensor, y: NativeTensor): void;
   conv2dBackwardData(dy: NativeTensor, w: NativeTensor, dx: NativeTensor): void;
   conv2dBackwardFilter(x: NativeTensor, dy: NativeTensor, dw: NativeTensor): void;
+  conv2dBackward(x: NativeTensor, w: NativeTensor, dy: NativeTensor, dx: NativeTensor | null, dw: NativeTensor): void;
+  maxPoolBiasTanhForward(x: NativeTensor, b: NativeTensor, pooled: NativeTensor, y: NativeTensor): void;
+  maxPoolBiasTanhBackward(x: NativeTensor, pooled: NativeTensor, y: NativeTensor, dy: NativeTensor, dpooled: NativeTensor, db: NativeTensor, dx: NativeTensor): void;
   maxPool2x2Forward(x: NativeTensor, y: NativeTensor): void;
   maxPool2x2Backward(x: NativeTensor, y: NativeTensor, dy: NativeTensor, dx: NativeTensor): void;
   biasAdd(x: NativeTensor, b: NativeTensor, y: NativeTensor): void;
@@ -69,6 +72,28 @@ export interface NativeCpuOptions {
   gemm?: 'openblas' | 'portable';
 }
 
+/** Options of the CUDA backend. */
+export interface NativeCudaOptions {
+  /** CUDA device ordinal (default 0). */
+  device?: number;
+  /** Only deterministic cuDNN algorithms and max-pooling (default false). */
+  deterministic?: boolean;
+  /** Allow TF32 tensor-core math for float32 convolutions and GEMMs (default false). */
+  tf32?: boolean;
+  /** Folders searched first for libcudart, libcublas and libcudnn. */
+  libraryDirs?: string[];
+}
+
+/** The CUDA probe's report. */
+export interface NativeCudaStatus {
+  ok: boolean;
+  reason: string;
+  device?: string;
+  deviceCount: number;
+  versions: Record<string, string>;
+  tried: string[];
+}
+
 /** What the addon was built with. */
 export interface NativeBuildInfo {
   openblas: boolean;
@@ -80,5 +105,9 @@ export interface NativeBuildInfo {
 /** The module exported by lenet_cudnn.node. */
 export interface NativeAddon {
   createCpuBackend(options?: NativeCpuOptions): NativeBackend;
+  /** Throws (with the reason) when CUDA is unusable. */
+  createCudaBackend(options?: NativeCudaOptions): NativeBackend;
+  /** Never throws. */
+  cudaAvailable(options?: { device?: number; libraryDirs?: string[] }): NativeCudaStatus;
   buildInfo(): NativeBuildInfo;
 }

@@ -5,6 +5,8 @@
 #include "backend_wrap.h"
 #include "cpu/cpu_device.h"
 #include "cpu/gemm.h"
+#include "cuda/cuda_device.h"
+#include "cuda/loader.h"
 #include "tensor_wrap.h"
 
 namespace lenet {
@@ -44,6 +46,68 @@ Napi::Value CreateCpuBackend(const Napi::CallbackInfo& info) {
   });
 }
 
+// Applies { libraryDirs?: string[] } (folders searched first for the CUDA libraries).
+void apply_library_dirs(const Napi::CallbackInfo& info) {
+  if (info.Length() == 0 || !info[0].IsObject()) return;
+  Napi::Object o = info[0].As<Napi::Object>();
+  if (!o.Has("libraryDirs") || o.Get("libraryDirs").IsUndefined()) return;
+  Napi::Value v = o.Get("libraryDirs");
+  if (!v.IsArray()) throw Error("libraryDirs must be an array of folder paths");
+  std::vector<std::string> dirs;
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    if (!a.Get(i).IsString()) throw Error("libraryDirs must be an array of folder paths");
+    dirs.push_back(a.Get(i).As<Napi::String>());
+  }
+  if (dirs != cuda::search_dirs()) cuda::set_search_dirs(std::move(dirs));
+}
+
+// createCudaBackend({ device?: number, deterministic?: boolean, tf32?: boolean, libraryDirs?: string[] })
+Napi::Value CreateCudaBackend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    apply_library_dirs(info);
+    cuda::CudaOptions options;
+    if (info.Length() > 0 && info[0].IsObject()) {
+      Napi::Object o = info[0].As<Napi::Object>();
+      if (o.Has("device") && o.Get("device").IsNumber()) options.device = o.Get("device").As<Napi::Number>().Int32Value();
+      if (o.Has("deterministic")) options.deterministic = o.Get("deterministic").ToBoolean().Value();
+      if (o.Has("tf32")) options.tf32 = o.Get("tf32").ToBoolean().Value();
+    }
+    return BackendWrap::New(env, cuda::make_cuda_device(options));
+  });
+}
+
+// cudaAvailable({ device?: number, libraryDirs?: string[] }) -> { ok, reason, device, deviceCount, versions, tried }
+Napi::Value CudaAvailable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int device = 0;
+  std::string options_error;
+  try {
+    apply_library_dirs(info);
+    if (info.Length() > 0 && info[0].IsObject()) {
+      Napi::Object o = info[0].As<Napi::Object>();
+      if (o.Has("device") && o.Get("device").IsNumber()) device = o.Get("device").As<Napi::Number>().Int32Value();
+    }
+  } catch (const std::exception& e) {
+    options_error = e.what();
+  }
+  cuda::CudaProbe probe = options_error.empty() ? cuda::probe_cuda(device) : cuda::CudaProbe{};
+  if (!options_error.empty()) probe.reason = options_error;
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ok", Napi::Boolean::New(env, probe.ok));
+  o.Set("reason", Napi::String::New(env, probe.reason));
+  o.Set("device", probe.ok ? Napi::Value(Napi::String::New(env, probe.device)) : env.Undefined());
+  o.Set("deviceCount", Napi::Number::New(env, probe.device_count));
+  Napi::Object versions = Napi::Object::New(env);
+  for (const auto& [k, v] : probe.versions) versions.Set(k, Napi::String::New(env, v));
+  o.Set("versions", versions);
+  Napi::Array tried = Napi::Array::New(env, probe.tried.size());
+  for (uint32_t i = 0; i < probe.tried.size(); ++i) tried.Set(i, Napi::String::New(env, probe.tried[i]));
+  o.Set("tried", tried);
+  return o;
+}
+
 Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -62,6 +126,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->backend_ctor = Napi::Persistent(BackendWrap::Init(env));
   env.SetInstanceData<AddonData>(data);  // deleted (executors joined) when this environment exits
   exports.Set("createCpuBackend", Napi::Function::New<CreateCpuBackend>(env, "createCpuBackend"));
+  exports.Set("createCudaBackend", Napi::Function::New<CreateCudaBackend>(env, "createCudaBackend"));
+  exports.Set("cudaAvailable", Napi::Function::New<CudaAvailable>(env, "cudaAvailable"));
   exports.Set("buildInfo", Napi::Function::New<BuildInfo>(env, "buildInfo"));
   exports.Set("NativeTensor", data->tensor_ctor.Value());
   exports.Set("NativeBackend", data->backend_ctor.Value());

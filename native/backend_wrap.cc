@@ -126,6 +126,9 @@ Napi::Function BackendWrap::Init(Napi::Env env) {
           InstanceMethod<&BackendWrap::Conv2dForward>("conv2dForward"),
           InstanceMethod<&BackendWrap::Conv2dBackwardData>("conv2dBackwardData"),
           InstanceMethod<&BackendWrap::Conv2dBackwardFilter>("conv2dBackwardFilter"),
+          InstanceMethod<&BackendWrap::Conv2dBackward>("conv2dBackward"),
+          InstanceMethod<&BackendWrap::MaxPoolBiasTanhForward>("maxPoolBiasTanhForward"),
+          InstanceMethod<&BackendWrap::MaxPoolBiasTanhBackward>("maxPoolBiasTanhBackward"),
           InstanceMethod<&BackendWrap::MaxPoolForward>("maxPool2x2Forward"),
           InstanceMethod<&BackendWrap::MaxPoolBackward>("maxPool2x2Backward"),
           InstanceMethod<&BackendWrap::BiasAdd>("biasAdd"),
@@ -403,7 +406,64 @@ Napi::Value BackendWrap::Conv2dBackwardFilter(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value BackendWrap::Conv2dBackward(const Napi::CallbackInfo& info) {
+  static const char* op = "conv2dBackward";
+  return guard(info.Env(), [&] {
+    TensorRef x = arg(info, 0, op, "x"), w = arg(info, 1, op, "w"), dy = arg(info, 2, op, "dy");
+    TensorRef dx_s;
+    const TensorRef* dx = optional_arg(info, 3, op, "dx", dx_s);
+    TensorRef dw = arg(info, 4, op, "dw");
+    expect_rank(op, "x", x, 4);
+    expect_rank(op, "w", w, 4);
+    if (w.dim(1) != x.dim(1) || w.dim(2) > x.dim(2) || w.dim(3) > x.dim(3) || w.dim(2) < 1 || w.dim(3) < 1)
+      fail(op, "w " + shape_str(w.shape) + " does not fit x " + shape_str(x.shape));
+    expect_shape(op, "dy", dy, {x.dim(0), w.dim(0), x.dim(2) - w.dim(2) + 1, x.dim(3) - w.dim(3) + 1});
+    expect_shape(op, "dw", dw, w.shape);
+    if (dx) expect_shape(op, "dx", *dx, x.shape);
+    const bool has_dx = dx != nullptr;
+    return enqueue(info.Env(), op, [=](Device& d) { d.conv2d_backward(x, w, dy, has_dx ? &dx_s : nullptr, dw); });
+  });
+}
+
 // ---- pooling ----
+
+namespace {
+Shape pooled_shape(const char* op, const TensorRef& x) {
+  expect_rank(op, "x", x, 4);
+  if (x.dim(2) < 2 || x.dim(3) < 2) fail(op, "x " + shape_str(x.shape) + " is smaller than the 2x2 window");
+  return {x.dim(0), x.dim(1), x.dim(2) / 2, x.dim(3) / 2};
+}
+}  // namespace
+
+Napi::Value BackendWrap::MaxPoolBiasTanhForward(const Napi::CallbackInfo& info) {
+  static const char* op = "maxPoolBiasTanhForward";
+  return guard(info.Env(), [&] {
+    TensorRef x = arg(info, 0, op, "x"), b = arg(info, 1, op, "b"), pooled = arg(info, 2, op, "pooled"),
+              y = arg(info, 3, op, "y");
+    const Shape ps = pooled_shape(op, x);
+    expect_shape(op, "b", b, {x.dim(1)});
+    expect_shape(op, "pooled", pooled, ps);
+    expect_shape(op, "y", y, ps);
+    return enqueue(info.Env(), op, [=](Device& d) { d.maxpool_bias_tanh_forward(x, b, pooled, y); });
+  });
+}
+
+Napi::Value BackendWrap::MaxPoolBiasTanhBackward(const Napi::CallbackInfo& info) {
+  static const char* op = "maxPoolBiasTanhBackward";
+  return guard(info.Env(), [&] {
+    TensorRef x = arg(info, 0, op, "x"), pooled = arg(info, 1, op, "pooled"), y = arg(info, 2, op, "y"),
+              dy = arg(info, 3, op, "dy"), dpooled = arg(info, 4, op, "dpooled"), db = arg(info, 5, op, "db"),
+              dx = arg(info, 6, op, "dx");
+    const Shape ps = pooled_shape(op, x);
+    expect_shape(op, "pooled", pooled, ps);
+    expect_shape(op, "y", y, ps);
+    expect_numel(op, "dy", dy, numel_of(ps));
+    expect_shape(op, "dpooled", dpooled, ps);
+    expect_shape(op, "db", db, {x.dim(1)});
+    expect_shape(op, "dx", dx, x.shape);
+    return enqueue(info.Env(), op, [=](Device& d) { d.maxpool_bias_tanh_backward(x, pooled, y, dy, dpooled, db, dx); });
+  });
+}
 
 Napi::Value BackendWrap::MaxPoolForward(const Napi::CallbackInfo& info) {
   static const char* op = "maxPool2x2Forward";

@@ -62,6 +62,9 @@ class BackendWrap : public Napi::ObjectWrap<BackendWrap> {
   Napi::Value Conv2dForward(const Napi::CallbackInfo& info);
   Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info);
   Napi::Value Conv2dBackwardFilter(const Napi::CallbackInfo& info);
+  Napi::Value Conv2dBackward(const Napi::CallbackInfo& info);
+  Napi::Value MaxPoolBiasTanhForward(const Napi::CallbackInfo& info);
+  Napi::Value MaxPoolBiasTanhBackward(const Napi::CallbackInfo& info);
   Napi::Value MaxPoolForward(const Napi::CallbackInfo& info);
   Napi::Value MaxPoolBackward(const Napi::CallbackInfo& info);
   Napi::Value BiasAdd(const Napi::CallbackInfo& info);

@@ -138,6 +138,19 @@ class Device : public std::enable_shared_from_this<Device> {
   /// y = tanh(x + b): the fused epilogue of every layer (x may alias y).
   virtual void bias_tanh_forward(const TensorRef& x, const TensorRef& b, const TensorRef& y) = 0;
 
+  // -- fused layer steps; the defaults compose the ops above, a backend may do them in one pass --
+  /// pooled = maxpool2x2(x); y = tanh(pooled + b): the epilogue of a LeNetConvPoolLayer.
+  virtual void maxpool_bias_tanh_forward(const TensorRef& x, const TensorRef& b, const TensorRef& pooled,
+                                         const TensorRef& y);
+  /// Its backward: dpooled = dy * (1 - y^2); db = sum of dpooled per channel;
+  /// dx = maxpool2x2_backward(x, pooled, dpooled). dpooled may alias dy.
+  virtual void maxpool_bias_tanh_backward(const TensorRef& x, const TensorRef& pooled, const TensorRef& y,
+                                          const TensorRef& dy, const TensorRef& dpooled, const TensorRef& db,
+                                          const TensorRef& dx);
+  /// dw = conv2d_backward_filter(x, dy) and, when dx is given, dx = conv2d_backward_data(dy, w).
+  virtual void conv2d_backward(const TensorRef& x, const TensorRef& w, const TensorRef& dy, const TensorRef* dx,
+                               const TensorRef& dw);
+
   // -- dense algebra --
   /// C[M,N] = alpha * op(A) * op(B) + beta * C, A and B 2-D, row-major.
   virtual void gemm(bool trans_a, bool trans_b, float alpha, const TensorRef& a, const TensorRef& b,

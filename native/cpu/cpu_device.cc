@@ -20,17 +20,20 @@
 #include "../device.h"
 #include "cpu_device.h"
 #include "gemm.h"
+#include "kernels.h"
 #include "thread_pool.h"
-#include "vmath.h"
 
 namespace lenet {
 namespace {
 
 using cpu::GemmImpl;
 using cpu::ThreadPool;
+namespace kernels = cpu::kernels;
 
-// Target size of one chunk's im2col buffer: about half of a typical per-core L2.
-constexpr size_t kColumnBytes = 512 * 1024;
+// Output columns (samples x output pixels) per convolution chunk. About 1500 columns make each
+// GEMM large enough to amortize OpenBLAS's packing (measured: LeNet5's layer-1 GEMMs reach their
+// best rate from ~1000 to ~2000 columns and lose a third of it at 256 or at 16000).
+constexpr int64_t kTargetColumns = 1536;
 // Below this many elements an elementwise op runs on one thread.
 constexpr int64_t kParallelMin = 1 << 15;
 
@@ -140,145 +143,118 @@ class CpuDevice final : public Device {
   }
 
   void conv2d_backward_data(const TensorRef& dy, const TensorRef& w, const TensorRef& dx) override {
-    const ConvDims d = conv_dims(dx, w);
-    const float* dyp = dy.data();
-    const float* wp = w.data();
-    float* dxp = dx.data();
-    const int64_t chunk = chunk_samples(d);
-    pool_.parallel_for(d.n, [&](int worker, int64_t n0, int64_t n1) {
-      Scratch& s = scratch_[worker];
-      for (int64_t b0 = n0; b0 < n1; b0 += chunk) {
-        const int64_t nb = std::min(chunk, n1 - b0);
-        const int64_t cols = nb * d.ohw();
-        float* g = s.get(s.out, d.k * cols);
-        float* col = s.get(s.col, d.ckk() * cols);
-        gather_dy(d, dyp, b0, nb, g);
-        sgemm(true, false, d.ckk(), cols, d.k, 1.0f, wp, d.ckk(), g, cols, 0.0f, col, cols);
-        col2im(d, col, b0, nb, dxp);
-      }
-    });
+    conv_backward(conv_dims(dx, w), nullptr, w.data(), dy.data(), dx.data(), nullptr);
   }
 
   void conv2d_backward_filter(const TensorRef& x, const TensorRef& dy, const TensorRef& dw) override {
-    const ConvDims d = conv_dims(x, dw);
-    const float* xp = x.data();
-    const float* dyp = dy.data();
-    const int64_t chunk = chunk_samples(d);
-    const int64_t wsize = d.k * d.ckk();
-    pool_.parallel_for(d.n, [&](int worker, int64_t n0, int64_t n1) {
-      Scratch& s = scratch_[worker];
-      float* acc = s.get(s.acc, wsize);
-      bool first = true;
-      for (int64_t b0 = n0; b0 < n1; b0 += chunk) {
-        const int64_t nb = std::min(chunk, n1 - b0);
-        const int64_t cols = nb * d.ohw();
-        float* col = s.get(s.col, d.ckk() * cols);
-        float* g = s.get(s.out, d.k * cols);
-        im2col(d, xp, b0, nb, col);
-        gather_dy(d, dyp, b0, nb, g);
-        sgemm(false, true, d.k, d.ckk(), cols, 1.0f, g, cols, col, cols, first ? 0.0f : 1.0f, acc,
-             d.ckk());
-        first = false;
-      }
-      if (first) std::fill(acc, acc + wsize, 0.0f);
-    });
-    reduce_partials(d.n, wsize, dw.data(), [](Scratch& s) { return s.acc.data(); });
+    conv_backward(conv_dims(x, dw), x.data(), nullptr, dy.data(), nullptr, dw.data());
+  }
+
+  void conv2d_backward(const TensorRef& x, const TensorRef& w, const TensorRef& dy, const TensorRef* dx,
+                       const TensorRef& dw) override {
+    conv_backward(conv_dims(x, w), x.data(), w.data(), dy.data(), dx ? dx->data() : nullptr, dw.data());
   }
 
   // ---- pooling ----
 
   void maxpool2x2_forward(const TensorRef& x, const TensorRef& y) override {
-    const int64_t planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3);
-    const int64_t oh = h / 2, ow = w / 2;
+    const int64_t planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3), pooled = (h / 2) * (w / 2);
     const float* xp = x.data();
     float* yp = y.data();
     pool_.parallel_for(planes, [&](int, int64_t p0, int64_t p1) {
-      for (int64_t p = p0; p < p1; ++p) {
-        const float* xs = xp + p * h * w;
-        float* ys = yp + p * oh * ow;
-        for (int64_t i = 0; i < oh; ++i) {
-          const float* r0 = xs + (2 * i) * w;
-          const float* r1 = r0 + w;
-          for (int64_t j = 0; j < ow; ++j)
-            ys[i * ow + j] = std::max(std::max(r0[2 * j], r0[2 * j + 1]), std::max(r1[2 * j], r1[2 * j + 1]));
-        }
-      }
+      for (int64_t p = p0; p < p1; ++p) kernels::maxpool2x2(xp + p * h * w, h, w, yp + p * pooled);
     });
   }
 
   void maxpool2x2_backward(const TensorRef& x, const TensorRef& y, const TensorRef& dy,
                            const TensorRef& dx) override {
-    const int64_t planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3);
-    const int64_t oh = h / 2, ow = w / 2;
+    const int64_t planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3), pooled = (h / 2) * (w / 2);
     const float* xp = x.data();
     const float* yp = y.data();
-    const float* dyp = dy.data();
+    const float* g = dy.data();
     float* dxp = dx.data();
     pool_.parallel_for(planes, [&](int, int64_t p0, int64_t p1) {
-      for (int64_t p = p0; p < p1; ++p) {
-        const float* xs = xp + p * h * w;
-        float* dxs = dxp + p * h * w;
-        std::fill(dxs, dxs + h * w, 0.0f);
-        for (int64_t i = 0; i < oh; ++i) {
-          for (int64_t j = 0; j < ow; ++j) {
-            const float m = yp[p * oh * ow + i * ow + j];
-            const float g = dyp[p * oh * ow + i * ow + j];
-            const int64_t base = (2 * i) * w + 2 * j;
-            // The first maximum in row-major order takes the gradient.
-            const int64_t at = xs[base] == m ? base
-                             : xs[base + 1] == m ? base + 1
-                             : xs[base + w] == m ? base + w
-                             : base + w + 1;
-            dxs[at] = g;
-          }
-        }
-      }
+      for (int64_t p = p0; p < p1; ++p)
+        kernels::maxpool2x2_backward(xp + p * h * w, yp + p * pooled, g + p * pooled, h, w, dxp + p * h * w);
     });
   }
 
-  // ---- bias and tanh ----
-
-  void bias_add(const TensorRef& x, const TensorRef& b, const TensorRef& y) override {
-    per_channel(x, b, y, [](float v, float bias) { return v + bias; });
+  void maxpool_bias_tanh_forward(const TensorRef& x, const TensorRef& b, const TensorRef& pooled,
+                                 const TensorRef& y) override {
+    const int64_t c = x.dim(1), planes = x.dim(0) * c, h = x.dim(2), w = x.dim(3), area = (h / 2) * (w / 2);
+    const float* xp = x.data();
+    const float* bp = b.data();
+    float* pp = pooled.data();
+    float* yp = y.data();
+    pool_.parallel_for(planes, [&](int, int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p)
+        kernels::maxpool2x2_bias_tanh(xp + p * h * w, h, w, bp[p % c], pp + p * area, yp + p * area);
+    });
   }
 
-  void bias_tanh_forward(const TensorRef& x, const TensorRef& b, const TensorRef& y) override {
-    per_channel(x, b, y, [](float v, float bias) { return cpu::tanh_approx(v + bias); });
-  }
-
-  void bias_grad(const TensorRef& dy, const TensorRef& db) override {
-    const int64_t n = dy.dim(0), c = dy.dim(1), inner = static_cast<int64_t>(dy.numel()) / (n * c);
+  void maxpool_bias_tanh_backward(const TensorRef& x, const TensorRef& pooled, const TensorRef& y,
+                                  const TensorRef& dy, const TensorRef& dpooled, const TensorRef& db,
+                                  const TensorRef& dx) override {
+    const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3), area = (h / 2) * (w / 2);
+    const float* xp = x.data();
+    const float* pp = pooled.data();
+    const float* yp = y.data();
     const float* g = dy.data();
+    float* dp = dpooled.data();
+    float* dxp = dx.data();
+    // One pass per plane: tanh backward, the plane's bias-gradient share, then the pool backward.
     pool_.parallel_for(n, [&](int worker, int64_t n0, int64_t n1) {
-      Scratch& s = scratch_[worker];
-      float* acc = s.get(s.acc, c);
+      float* acc = Scratch::get(scratch_[worker].acc, c);
       std::fill(acc, acc + c, 0.0f);
       for (int64_t i = n0; i < n1; ++i)
         for (int64_t ch = 0; ch < c; ++ch) {
-          const float* row = g + (i * c + ch) * inner;
-          float sum = 0.0f;
-          for (int64_t t = 0; t < inner; ++t) sum += row[t];
-          acc[ch] += sum;
+          const int64_t p = i * c + ch;
+          kernels::tanh_backward(yp + p * area, g + p * area, dp + p * area, area);
+          acc[ch] += kernels::sum(dp + p * area, area);
+          kernels::maxpool2x2_backward(xp + p * h * w, pp + p * area, dp + p * area, h, w, dxp + p * h * w);
         }
     });
     reduce_partials(n, c, db.data(), [](Scratch& s) { return s.acc.data(); });
   }
 
+  // ---- bias and tanh ----
+
+  void bias_add(const TensorRef& x, const TensorRef& b, const TensorRef& y) override {
+    per_channel(x, b, y, kernels::bias_add, kernels::bias_add_rows);
+  }
+
+  void bias_tanh_forward(const TensorRef& x, const TensorRef& b, const TensorRef& y) override {
+    per_channel(x, b, y, kernels::bias_tanh, kernels::bias_tanh_rows);
+  }
+
+  void bias_grad(const TensorRef& dy, const TensorRef& db) override {
+    const int64_t n = dy.dim(0), c = dy.dim(1), inner = static_cast<int64_t>(dy.numel()) / std::max<int64_t>(n * c, 1);
+    const float* g = dy.data();
+    pool_.parallel_for(n, [&](int worker, int64_t n0, int64_t n1) {
+      float* acc = Scratch::get(scratch_[worker].acc, c);
+      std::fill(acc, acc + c, 0.0f);
+      for (int64_t i = n0; i < n1; ++i)
+        if (inner == 1) {
+          kernels::add(g + i * c, acc, c);
+        } else {
+          for (int64_t ch = 0; ch < c; ++ch) acc[ch] += kernels::sum(g + (i * c + ch) * inner, inner);
+        }
+    });
+    if (n == 0) std::fill(db.data(), db.data() + c, 0.0f);
+    else reduce_partials(n, c, db.data(), [](Scratch& s) { return s.acc.data(); });
+  }
+
   void tanh_forward(const TensorRef& x, const TensorRef& y) override {
     const float* xp = x.data();
     float* yp = y.data();
-    elementwise(x.numel(), [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) yp[i] = cpu::tanh_approx(xp[i]);
-    });
+    elementwise(x.numel(), [&](int64_t b, int64_t e) { kernels::tanh(xp + b, yp + b, e - b); });
   }
 
   void tanh_backward(const TensorRef& y, const TensorRef& dy, const TensorRef& dx) override {
     const float* yp = y.data();
     const float* g = dy.data();
     float* out = dx.data();
-    elementwise(y.numel(), [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) out[i] = g[i] * (1.0f - yp[i] * yp[i]);
-    });
+    elementwise(y.numel(), [&](int64_t b, int64_t e) { kernels::tanh_backward(yp + b, g + b, out + b, e - b); });
   }
 
   // ---- dense algebra ----
@@ -307,16 +283,12 @@ class CpuDevice final : public Device {
   void axpy(float alpha, const TensorRef& x, const TensorRef& y) override {
     const float* xp = x.data();
     float* yp = y.data();
-    elementwise(x.numel(), [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) yp[i] += alpha * xp[i];
-    });
+    elementwise(x.numel(), [&](int64_t b, int64_t e) { kernels::axpy(alpha, xp + b, yp + b, e - b); });
   }
 
   void scale(float alpha, const TensorRef& x) override {
     float* xp = x.data();
-    elementwise(x.numel(), [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) xp[i] *= alpha;
-    });
+    elementwise(x.numel(), [&](int64_t b, int64_t e) { kernels::scale(alpha, xp + b, e - b); });
   }
 
   // ---- softmax and negative log-likelihood ----
@@ -388,10 +360,40 @@ class CpuDevice final : public Device {
                a, static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
   }
 
-  // Samples per im2col chunk: as many as keep the column buffer near kColumnBytes.
+  // The backward pass of a convolution over chunks of samples. With x: dw = sum of dy @ col(x)^T
+  // (per-worker partials, then reduced in worker order); with dx: dx = col2im(w^T @ dy). Both
+  // share the chunk's gathered dy, and dcol reuses the column buffer.
+  void conv_backward(const ConvDims& d, const float* x, const float* w, const float* dy, float* dx, float* dw) {
+    const int64_t chunk = chunk_samples(d);
+    const int64_t wsize = d.k * d.ckk();
+    pool_.parallel_for(d.n, [&](int worker, int64_t n0, int64_t n1) {
+      Scratch& s = scratch_[worker];
+      float* acc = dw ? s.get(s.acc, wsize) : nullptr;
+      bool first = true;
+      for (int64_t b0 = n0; b0 < n1; b0 += chunk) {
+        const int64_t nb = std::min(chunk, n1 - b0);
+        const int64_t cols = nb * d.ohw();
+        float* g = s.get(s.out, d.k * cols);
+        float* col = s.get(s.col, d.ckk() * cols);
+        gather_dy(d, dy, b0, nb, g);
+        if (dw) {
+          im2col(d, x, b0, nb, col);
+          sgemm(false, true, d.k, d.ckk(), cols, 1.0f, g, cols, col, cols, first ? 0.0f : 1.0f, acc, d.ckk());
+          first = false;
+        }
+        if (dx) {
+          sgemm(true, false, d.ckk(), cols, d.k, 1.0f, w, d.ckk(), g, cols, 0.0f, col, cols);
+          col2im(d, col, b0, nb, dx);
+        }
+      }
+      if (dw && first) std::fill(acc, acc + wsize, 0.0f);
+    });
+    if (dw) reduce_partials(d.n, wsize, dw, [](Scratch& s) { return s.acc.data(); });
+  }
+
+  // Samples per im2col chunk: about kTargetColumns output columns.
   static int64_t chunk_samples(const ConvDims& d) {
-    const int64_t per_sample = d.ckk() * d.ohw() * static_cast<int64_t>(sizeof(float));
-    return std::max<int64_t>(1, static_cast<int64_t>(kColumnBytes) / std::max<int64_t>(per_sample, 1));
+    return std::max<int64_t>(1, (kTargetColumns + d.ohw() / 2) / std::max<int64_t>(d.ohw(), 1));
   }
 
   // col[(c*KH+i)*KW+j, b*OHW + oh*OW + ow] = x[b0+b, c, oh+i, ow+j]
@@ -450,20 +452,21 @@ class CpuDevice final : public Device {
     }
   }
 
-  template <class F>
-  void per_channel(const TensorRef& x, const TensorRef& b, const TensorRef& y, F f) {
-    const int64_t n = x.dim(0), c = x.dim(1), inner = static_cast<int64_t>(x.numel()) / (n * c);
+  // y[n, c, ...] = f(x[n, c, ...], b[c]) plane by plane.
+  void per_channel(const TensorRef& x, const TensorRef& b, const TensorRef& y,
+                   void (*f)(const float*, float, float*, int64_t),
+                   void (*rows)(const float*, const float*, float*, int64_t)) {
+    const int64_t n = x.dim(0), c = x.dim(1), inner = static_cast<int64_t>(x.numel()) / std::max<int64_t>(n * c, 1);
     const float* xp = x.data();
     const float* bp = b.data();
     float* yp = y.data();
     pool_.parallel_for(n, [&](int, int64_t n0, int64_t n1) {
-      for (int64_t i = n0; i < n1; ++i)
-        for (int64_t ch = 0; ch < c; ++ch) {
-          const float bias = bp[ch];
-          const float* src = xp + (i * c + ch) * inner;
-          float* dst = yp + (i * c + ch) * inner;
-          for (int64_t t = 0; t < inner; ++t) dst[t] = f(src[t], bias);
-        }
+      if (inner == 1) {
+        for (int64_t i = n0; i < n1; ++i) rows(xp + i * c, bp, yp + i * c, c);  // [N, C]
+      } else {
+        for (int64_t i = n0; i < n1; ++i)
+          for (int64_t ch = 0; ch < c; ++ch) f(xp + (i * c + ch) * inner, bp[ch], yp + (i * c + ch) * inner, inner);
+      }
     });
   }
 

@@ -1,0 +1,857 @@
+// Finds, dlopens and binds the CUDA runtime, cuBLAS and cuDNN (see loader.h for the search
+// order), and explains every failure: which files were tried, what dlerror() said for each, and
+// how to fix it.
+//
+// Design notes (the why):
+//  - RTLD_NOW | RTLD_LOCAL: unresolved symbols fail here, with a message, instead of killing the
+//    process at a first call; LOCAL keeps these libraries' symbols out of the global namespace so
+//    they cannot capture symbols of another CUDA copy in the process (e.g. PyTorch's, via Node).
+//  - Companion libraries. dlopen("/dir/libcublas.so.12") loads the file but resolves its
+//    DT_NEEDED libcublasLt.so.12 through the normal search, which does not include /dir. The
+//    dynamic linker reuses an already-loaded object whose DT_SONAME equals a requested name,
+//    whatever flags it was opened with, so we first dlopen /dir/libcublasLt.so.12 by full path.
+//    cuDNN is the same, more so: libcudnn.so.9 is a small dispatcher that dlopens its
+//    sub-libraries (libcudnn_graph.so.9, libcudnn_ops.so.9, libcudnn_cnn.so.9,
+//    libcudnn_engines_precompiled.so.9, ...; the set grows between 9.x releases) by bare soname
+//    at run time, found only through its RUNPATH (pip's x86-64 wheels set $ORIGIN; other builds
+//    may not), LD_LIBRARY_PATH or the system paths; cuDNN 8's libcudnn.so.8 does the same with
+//    libcudnn_{ops,cnn,adv}_{infer,train}.so.8. Loading from a folder therefore preloads, by full
+//    path, every libcudnn_*.so.<major> in that folder (repeating passes until no more load,
+//    since they depend on each other). This is what PyTorch's and ONNX Runtime's preloaders do.
+//  - Version/driver fit: when the driver is known (cudaDriverGetVersion > 0), a library built for
+//    a newer CUDA major than the driver supports (e.g. libcublas.so.13 on a CUDA 12 driver) is
+//    skipped in favour of a later candidate (libcublas.so.12); if no candidate fits, the first one
+//    found is used anyway, so the error surfaces at the first call with CUDA's own message.
+//  - Loaded libraries are never dlclose'd (CUDA libraries register atexit work and threads).
+//    Candidates that are rejected (a missing function, a driver mismatch) are closed at once, so
+//    their sonames do not shadow the next candidate's sub-libraries.
+//  - Success is published through an atomic pointer: after the first load, cudart() & co cost
+//    one acquire load. A failure is remembered (no rescans on every call) until
+//    set_search_dirs() changes the configuration.
+#include "loader.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <glob.h>
+#include <link.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <utility>
+
+#include "../device.h"
+
+namespace lenet::cuda {
+namespace {
+
+constexpr int kDlopenFlags = RTLD_NOW | RTLD_LOCAL;
+
+// ---------------------------------------------------------------------------------------------
+// Small file-system and string helpers.
+// ---------------------------------------------------------------------------------------------
+
+std::string getenv_str(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::string(v) : std::string();
+}
+
+bool is_dir(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool is_file(const std::string& path) {
+  struct stat st;  // stat follows symlinks: libfoo.so.12 -> libfoo.so.12.4.5 counts
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+std::string canonical(const std::string& path) {
+  char* real = ::realpath(path.c_str(), nullptr);
+  if (!real) return path;
+  std::string out(real);
+  std::free(real);
+  return out;
+}
+
+std::string join(const std::string& dir, const std::string& name) {
+  if (dir.empty() || dir.back() == '/') return dir + name;
+  return dir + "/" + name;
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char ch : s) {
+    if (ch == sep) {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += ch;
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+/// The folders matching a glob(3) pattern, sorted (glob sorts).
+std::vector<std::string> glob_dirs(const std::string& pattern) {
+  std::vector<std::string> out;
+  glob_t g;
+  std::memset(&g, 0, sizeof g);
+  if (::glob(pattern.c_str(), GLOB_NOSORT, nullptr, &g) == 0) {
+    for (size_t i = 0; i < g.gl_pathc; ++i) {
+      if (is_dir(g.gl_pathv[i])) out.emplace_back(g.gl_pathv[i]);
+    }
+  }
+  ::globfree(&g);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// File names in `dir` (not recursive); empty when unreadable.
+std::vector<std::string> list_dir(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  while (struct dirent* e = ::readdir(d)) out.emplace_back(e->d_name);
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string last_dlerror(const char* fallback) {
+  const char* e = ::dlerror();
+  return e ? std::string(e) : std::string(fallback);
+}
+
+/// The full path the dynamic linker loaded `handle` from.
+std::string loaded_path(void* handle, const std::string& fallback) {
+  struct link_map* lm = nullptr;
+  if (::dlinfo(handle, RTLD_DI_LINKMAP, &lm) == 0 && lm && lm->l_name && lm->l_name[0]) {
+    return canonical(lm->l_name);
+  }
+  return fallback;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration: folders set programmatically, and a generation counter that invalidates
+// remembered failures when it changes.
+// ---------------------------------------------------------------------------------------------
+
+std::mutex g_config_mu;
+std::vector<std::string> g_search_dirs;
+std::atomic<unsigned> g_config_generation{0};
+
+std::vector<std::string> configured_dirs() {
+  std::lock_guard<std::mutex> lock(g_config_mu);
+  return g_search_dirs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Python site-packages discovery (stage d).
+// ---------------------------------------------------------------------------------------------
+
+/// site-packages folders found by globbing the usual places, without running Python.
+std::vector<std::string> globbed_site_packages() {
+  std::vector<std::string> patterns = {
+      "/usr/lib/python3*/dist-packages",       "/usr/lib/python3*/site-packages",
+      "/usr/local/lib/python3*/dist-packages", "/usr/local/lib/python3*/site-packages",
+      "/opt/conda/lib/python3*/site-packages",
+  };
+  const std::string home = getenv_str("HOME");
+  if (!home.empty()) patterns.push_back(home + "/.local/lib/python3*/site-packages");
+  for (const char* var : {"VIRTUAL_ENV", "CONDA_PREFIX"}) {
+    const std::string prefix = getenv_str(var);
+    if (!prefix.empty()) patterns.push_back(prefix + "/lib/python3*/site-packages");
+  }
+  std::vector<std::string> out;
+  for (const auto& p : patterns) {
+    for (auto& d : glob_dirs(p)) out.push_back(std::move(d));
+  }
+  return out;
+}
+
+/// site-packages folders as the `python3` on PATH reports them (its sys.path). Run at most once
+/// per process, and only when globbing found no NVIDIA or PyTorch folder: it is the one case the
+/// globs miss that matters in practice (a virtualenv or conda env used through its python3
+/// without being activated, or a Python in an unusual prefix), and spawning an interpreter
+/// (~20-50 ms) is acceptable on a path that otherwise ends in an error. LENET_CUDA_NO_PYTHON=1
+/// turns it off.
+std::vector<std::string> python_reported_site_packages(std::string* note) {
+  static std::mutex mu;
+  static bool done = false;
+  static std::vector<std::string> cached;
+  static std::string cached_note;
+  std::lock_guard<std::mutex> lock(mu);
+  if (!done) {
+    done = true;
+    const std::string off = getenv_str("LENET_CUDA_NO_PYTHON");
+    if (!off.empty() && off != "0") {
+      cached_note = "not asking python3 (LENET_CUDA_NO_PYTHON is set)";
+    } else {
+      // Single quotes for the shell, double quotes for Python; stderr silenced (no python3 is
+      // a normal outcome). popen's shell finds python3 on PATH like a user's shell would.
+      const char* cmd =
+          "python3 -c \"import sys; print('\\n'.join(p for p in sys.path "
+          "if p.endswith(('site-packages', 'dist-packages'))))\" 2>/dev/null";
+      if (FILE* f = ::popen(cmd, "r")) {
+        char line[4096];
+        while (std::fgets(line, sizeof line, f)) {
+          std::string s(line);
+          while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+          if (!s.empty() && is_dir(s)) cached.push_back(s);
+        }
+        const int rc = ::pclose(f);
+        cached_note = rc == 0 ? "asked python3 for its site-packages"
+                              : "python3 is not available to ask for its site-packages";
+      } else {
+        cached_note = std::string("could not run python3: ") + std::strerror(errno);
+      }
+    }
+  }
+  if (note) *note = cached_note;
+  return cached;
+}
+
+/// The library folders under one site-packages: nvidia/<pkg>/lib (cu12 wheels:
+/// nvidia/cudnn/lib, nvidia/cublas/lib, nvidia/cuda_runtime/lib; cu13 wheels: nvidia/cu13/lib,
+/// cuDNN keeping nvidia/cudnn/lib) and torch/lib (PyTorch builds that bundle the libraries).
+/// `preferred` (e.g. "cudnn") comes first, the rest in name order.
+std::vector<std::string> nvidia_lib_dirs(const std::string& site, const char* preferred) {
+  std::vector<std::string> dirs = glob_dirs(join(site, "nvidia/*/lib"));
+  if (preferred) {
+    const std::string want = join(site, std::string("nvidia/") + preferred + "/lib");
+    std::stable_partition(dirs.begin(), dirs.end(),
+                          [&](const std::string& d) { return d == want; });
+  }
+  const std::string torch = join(site, "torch/lib");
+  if (is_dir(torch)) dirs.push_back(torch);
+  return dirs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Candidates and the generic loading loop.
+// ---------------------------------------------------------------------------------------------
+
+/// What to load and how to explain failures.
+struct LibSpec {
+  const char* title;           // "cuDNN (libcudnn)"
+  const char* stem;            // "libcudnn.so"
+  std::vector<int> majors;     // newest first: {9, 8}
+  const char* companion_stem;  // "libcublasLt.so" for cuBLAS, else nullptr
+  bool preload_cudnn_sublibs;  // libcudnn_*.so.<major> from the same folder
+  const char* pip_package;     // nvidia/<pip_package>/lib is searched first
+  const char* fix;             // how to install it
+};
+
+/// One place to try: a full path (dir non-empty) or a bare soname for the system search.
+struct Candidate {
+  std::string stage;    // "(a) $LENET_CUDA_LIBS", ...
+  std::string dir;      // empty for the system search
+  std::string name;     // libcudnn.so.9
+  std::string outcome;  // when non-empty: nothing to load here, and this says why
+  std::string target() const { return dir.empty() ? name : join(dir, name); }
+};
+
+/// A loaded candidate and the companions loaded for it (closed together on rejection).
+struct Opened {
+  void* handle = nullptr;
+  std::string path;
+  std::vector<void*> companions;
+  void close() {
+    if (handle) ::dlclose(handle);
+    for (auto it = companions.rbegin(); it != companions.rend(); ++it) ::dlclose(*it);
+    handle = nullptr;
+    companions.clear();
+  }
+};
+
+std::vector<std::string> sonames(const LibSpec& spec) {
+  std::vector<std::string> out;
+  for (int m : spec.majors) out.push_back(std::string(spec.stem) + "." + std::to_string(m));
+  out.push_back(spec.stem);
+  return out;
+}
+
+std::string names_list(const LibSpec& spec) {
+  auto names = sonames(spec);
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i) out += (i + 1 == names.size()) ? " or " : ", ";
+    out += names[i];
+  }
+  return out;
+}
+
+/// The major-version suffix of a soname ("libcudnn.so.9" -> ".9"), or "" when unversioned.
+std::string version_suffix(const LibSpec& spec, const std::string& name) {
+  const std::string stem(spec.stem);
+  return name.size() > stem.size() ? name.substr(stem.size()) : std::string();
+}
+
+/// Preloads, by full path, the libraries `name` needs from `dir` (see the file comment).
+void preload_companions(const LibSpec& spec, const Candidate& c, Opened& opened,
+                        LibraryReport& rep) {
+  const std::string suffix = version_suffix(spec, c.name);  // ".12" or ""
+  if (spec.companion_stem) {
+    const std::string path = join(c.dir, std::string(spec.companion_stem) + suffix);
+    if (is_file(path)) {
+      if (void* h = ::dlopen(path.c_str(), kDlopenFlags)) {
+        opened.companions.push_back(h);
+      } else {
+        rep.notes.push_back("could not preload " + path + ": " + last_dlerror("unknown error"));
+      }
+    }
+  }
+  if (spec.preload_cudnn_sublibs) {
+    // libcudnn_<part>.so<suffix> exactly (not the .so.9.1.0 files the symlinks point to, which
+    // are the same objects, and not static archives).
+    std::vector<std::string> pending;
+    for (const auto& f : list_dir(c.dir)) {
+      if (starts_with(f, "libcudnn_") && ends_with(f, ".so" + suffix) &&
+          f.find(".so") + 3 + suffix.size() == f.size()) {
+        pending.push_back(f);
+      }
+    }
+    // libcudnn_graph is what the others depend on; the passes below handle any other order.
+    std::stable_partition(pending.begin(), pending.end(),
+                          [](const std::string& f) { return starts_with(f, "libcudnn_graph"); });
+    std::vector<std::pair<std::string, std::string>> errors;
+    bool progress = true;
+    while (!pending.empty() && progress) {
+      progress = false;
+      errors.clear();
+      std::vector<std::string> still;
+      for (const auto& f : pending) {
+        const std::string path = join(c.dir, f);
+        if (void* h = ::dlopen(path.c_str(), kDlopenFlags)) {
+          opened.companions.push_back(h);
+          progress = true;
+        } else {
+          errors.emplace_back(path, last_dlerror("unknown error"));
+          still.push_back(f);
+        }
+      }
+      pending.swap(still);
+    }
+    for (const auto& [path, err] : errors) {
+      rep.notes.push_back("could not preload cuDNN sub-library " + path + " (cuDNN will fail "
+                          "when it needs it): " + err);
+    }
+  }
+}
+
+/// dlopens one candidate (with its companions when it is a full path).
+bool open_candidate(const LibSpec& spec, const Candidate& c, Opened& out, LibraryReport& rep) {
+  if (!c.dir.empty()) preload_companions(spec, c, out, rep);
+  ::dlerror();
+  void* h = ::dlopen(c.target().c_str(), kDlopenFlags);
+  if (!h) {
+    rep.tried.push_back(c.stage + ": " + c.target() + ": " + last_dlerror("dlopen failed"));
+    out.close();
+    return false;
+  }
+  out.handle = h;
+  out.path = loaded_path(h, c.target());
+  return true;
+}
+
+/// Second symbol name to try when the first is missing (see PFN_cudaGetDeviceProperties_v2).
+const char* symbol_alias(const char* name) {
+  if (std::strcmp(name, "cudaGetDeviceProperties_v2") == 0) return "cudaGetDeviceProperties";
+  return nullptr;
+}
+
+template <class Fn>
+bool bind_symbol(void* handle, const char* name, Fn& fn, bool required, std::string& err) {
+  ::dlerror();
+  void* p = ::dlsym(handle, name);
+  std::string why = p ? std::string() : last_dlerror("not found");
+  const char* alias = p ? nullptr : symbol_alias(name);
+  if (alias) {
+    ::dlerror();
+    p = ::dlsym(handle, alias);
+  }
+  if (!p) {
+    if (!required) {
+      fn = nullptr;
+      return true;
+    }
+    err = std::string("it lacks the function ") + name +
+          (alias ? std::string(" (and ") + alias + ")" : std::string()) + " (" + why + ")";
+    return false;
+  }
+  static_assert(sizeof(Fn) == sizeof(void*), "function pointers must be pointer-sized");
+  std::memcpy(&fn, &p, sizeof p);  // POSIX guarantees dlsym's void* converts to a function pointer
+  return true;
+}
+
+/// What the per-library code supplies to the generic loop.
+template <class Table>
+struct Binder {
+  /// Fills the table's pointers; false with `err` set when a required one is missing.
+  bool (*bind)(void* handle, Table& table, std::string& err);
+  /// Reads versions (no GPU needed); returns the CUDA major the library needs, 0 if unknown.
+  int (*inspect)(Table& table);
+  /// e.g. "12.4" for the report.
+  std::string (*version)(const Table& table);
+  /// When non-null, the driver version to check this candidate against comes from the
+  /// candidate itself (the CUDA runtime asks the driver); else load_library's argument is used.
+  int (*own_driver_version)(const Table& table);
+};
+
+/// The candidates of stages (a) to (c), in order. `seen` collects the folders listed, so that
+/// a folder is tried once even when two stages name it.
+std::vector<Candidate> early_candidates(const LibSpec& spec, std::set<std::string>& seen) {
+  std::vector<Candidate> out;
+  auto add_dir = [&](const std::string& stage, const std::string& dir) {
+    if (!is_dir(dir)) {
+      out.push_back({stage, dir, std::string(), "no such folder"});
+      return;
+    }
+    if (!seen.insert(canonical(dir)).second) return;
+    bool any = false;
+    for (const auto& name : sonames(spec)) {
+      if (is_file(join(dir, name))) {
+        out.push_back({stage, dir, name, std::string()});
+        any = true;
+      }
+    }
+    if (!any) out.push_back({stage, dir, std::string(), "none of " + names_list(spec) + " there"});
+  };
+  for (const auto& d : configured_dirs()) add_dir("(a) set_search_dirs()", d);
+  for (const auto& d : split(getenv_str("LENET_CUDA_LIBS"), ':')) {
+    add_dir("(a) $LENET_CUDA_LIBS", d);
+  }
+  for (const auto& name : sonames(spec)) {
+    out.push_back({"(b) system search (LD_LIBRARY_PATH, RUNPATH, ld.so.cache, /usr/lib)",
+                   std::string(), name, std::string()});
+  }
+  for (const char* var : {"CUDA_HOME", "CUDA_PATH"}) {
+    const std::string root = getenv_str(var);
+    if (root.empty()) continue;
+    const std::string stage = std::string("(c) $") + var;
+    bool any = false;
+    for (const char* sub : {"lib64", "lib"}) {
+      const std::string dir = join(root, sub);
+      if (is_dir(dir)) {
+        add_dir(stage, dir);
+        any = true;
+      }
+    }
+    if (!any) out.push_back({stage, root, std::string(), "has neither a lib64 nor a lib folder"});
+  }
+  // nvcc's default install prefix, for machines where the toolkit is installed but neither on
+  // the linker's path nor named by CUDA_HOME.
+  for (const char* dir : {"/usr/local/cuda/lib64", "/usr/local/cuda/lib"}) {
+    if (is_dir(dir)) add_dir("(c) default toolkit folder", dir);
+  }
+  return out;
+}
+
+/// The candidates of stage (d): Python environments. `notes` says what was looked at.
+std::vector<Candidate> python_candidates(const LibSpec& spec, std::set<std::string>& seen,
+                                         std::vector<std::string>& notes) {
+  std::vector<Candidate> out;
+  auto add_dirs_of = [&](const std::string& site) {
+    for (const auto& dir : nvidia_lib_dirs(site, spec.pip_package)) {
+      if (!seen.insert(canonical(dir)).second) continue;
+      for (const auto& name : sonames(spec)) {
+        if (is_file(join(dir, name))) out.push_back({"(d) Python environment", dir, name, ""});
+      }
+    }
+  };
+  std::vector<std::string> sites = globbed_site_packages();
+  for (const auto& s : sites) add_dirs_of(s);
+  if (out.empty()) {
+    // Nothing where the globs look: ask python3 (once per process) for its own site-packages.
+    std::string how;
+    for (const auto& s : python_reported_site_packages(&how)) {
+      if (std::find(sites.begin(), sites.end(), s) != sites.end()) continue;
+      sites.push_back(s);
+      add_dirs_of(s);
+    }
+    notes.push_back("(d) Python: " + how);
+  }
+  const std::string conda = getenv_str("CONDA_PREFIX");
+  if (!conda.empty() && is_dir(join(conda, "lib")) && seen.insert(canonical(join(conda, "lib"))).second) {
+    for (const auto& name : sonames(spec)) {
+      if (is_file(join(join(conda, "lib"), name))) {
+        out.push_back({"(d) $CONDA_PREFIX/lib", join(conda, "lib"), name, ""});
+      }
+    }
+  }
+  if (out.empty()) {
+    std::string where;
+    if (sites.empty()) {
+      where = "no site-packages folder found";
+    } else {
+      where = "none of " + names_list(spec) + " in the nvidia/*/lib or torch/lib folders of ";
+      for (size_t i = 0; i < sites.size(); ++i) where += (i ? ", " : "") + sites[i];
+    }
+    notes.push_back("(d) Python environments: " + where);
+  }
+  return out;
+}
+
+std::string fix_text(const LibSpec& spec) {
+  const std::string first = std::string(spec.stem) + "." + std::to_string(spec.majors.front());
+  return std::string("To fix: set LENET_CUDA_LIBS to the folder that holds ") + first +
+         " (several folders: separate them with ':'), or " + spec.fix + ".";
+}
+
+/// The generic loop: tries every candidate in order until one loads, binds and fits the driver.
+template <class Table>
+bool load_library(const LibSpec& spec, const Binder<Table>& binder, int driver_version,
+                  Table& table, LibraryReport& rep) {
+  rep = LibraryReport();
+  rep.library = spec.title;
+  std::set<std::string> seen;
+  const std::vector<Candidate> candidates = early_candidates(spec, seen);
+
+  std::optional<Candidate> fallback;  // first loadable one that needs a newer driver
+  std::string fallback_reason;
+
+  auto try_one = [&](const Candidate& c, bool ignore_driver) -> bool {
+    if (!c.outcome.empty()) {
+      rep.tried.push_back(c.stage + ": " + c.dir + ": " + c.outcome);
+      return false;
+    }
+    Opened opened;
+    if (!open_candidate(spec, c, opened, rep)) return false;
+    Table t;
+    std::string err;
+    if (!binder.bind(opened.handle, t, err)) {
+      rep.tried.push_back(c.stage + ": " + opened.path + ": loaded, but " + err);
+      opened.close();
+      return false;
+    }
+    t.path = opened.path;
+    const int needs = binder.inspect(t);
+    const int driver = binder.own_driver_version ? binder.own_driver_version(t) : driver_version;
+    const int driver_major = driver / 1000;
+    if (!ignore_driver && driver_major > 0 && needs > driver_major) {
+      const std::string why = "built for CUDA " + std::to_string(needs) +
+                              " but the driver supports CUDA " + std::to_string(driver_major) + "." +
+                              std::to_string((driver % 1000) / 10);
+      rep.tried.push_back(c.stage + ": " + opened.path + ": skipped, " + why);
+      if (!fallback) {
+        fallback = c;
+        fallback_reason = why;
+      }
+      opened.close();  // so its sonames do not shadow the next candidate's companions
+      return false;
+    }
+    rep.tried.push_back(c.stage + ": " + opened.path + ": loaded");
+    table = std::move(t);
+    rep.ok = true;
+    rep.path = opened.path;
+    rep.version = binder.version(table);
+    return true;  // `opened` is deliberately leaked: the library stays loaded for good
+  };
+
+  for (const auto& c : candidates) {
+    if (try_one(c, false)) return true;
+  }
+  std::vector<std::string> python_notes;
+  for (const auto& c : python_candidates(spec, seen, python_notes)) {
+    if (try_one(c, false)) return true;
+  }
+  for (auto& n : python_notes) rep.tried.push_back(std::move(n));
+
+  if (fallback && try_one(*fallback, true)) {
+    rep.notes.push_back("no candidate matches the installed driver; using " + rep.path +
+                        " anyway (" + fallback_reason + "): calls will fail until the NVIDIA "
+                        "driver is updated");
+    return true;
+  }
+
+  std::ostringstream msg;
+  msg << "lenet: could not load " << spec.title << ": no usable " << names_list(spec)
+      << " was found. Tried, in order:";
+  int i = 0;
+  for (const auto& t : rep.tried) msg << "\n  " << ++i << ". " << t;
+  for (const auto& n : rep.notes) msg << "\n  note: " << n;
+  msg << "\n" << fix_text(spec);
+  rep.error = msg.str();
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-library state: the published table, a lock for loading, the last report.
+// ---------------------------------------------------------------------------------------------
+
+template <class Table>
+struct LibState {
+  std::mutex mu;
+  std::atomic<const Table*> published{nullptr};
+  Table table;
+  LibraryReport report;
+  bool failed = false;
+  unsigned failed_generation = 0;
+};
+
+LibState<CudartApi> g_cudart;
+LibState<CublasApi> g_cublas;
+LibState<CudnnApi> g_cudnn;
+
+/// Loads under the library's lock unless already loaded or failed with this configuration.
+/// Returns the table or nullptr (never throws except std::bad_alloc); `report` gets a copy of
+/// the library's report when non-null.
+template <class Table, class LoadFn>
+const Table* ensure(LibState<Table>& st, LoadFn load, LibraryReport* report) {
+  if (const Table* t = st.published.load(std::memory_order_acquire)) {
+    if (report) {
+      std::lock_guard<std::mutex> lock(st.mu);
+      *report = st.report;
+    }
+    return t;
+  }
+  std::lock_guard<std::mutex> lock(st.mu);
+  const Table* t = st.published.load(std::memory_order_acquire);
+  if (!t) {
+    const unsigned gen = g_config_generation.load();
+    if (!st.failed || st.failed_generation != gen) {
+      if (load(st.table, st.report)) {
+        st.failed = false;
+        st.published.store(&st.table, std::memory_order_release);
+        t = &st.table;
+      } else {
+        st.failed = true;
+        st.failed_generation = gen;
+      }
+    }
+  }
+  if (report) *report = st.report;
+  return t;
+}
+
+// ---- the CUDA runtime ----
+
+const LibSpec kCudartSpec = {
+    "the CUDA runtime (libcudart)", "libcudart.so", {13, 12}, nullptr, false, "cuda_runtime",
+    "install the CUDA runtime: NVIDIA's CUDA toolkit (then set CUDA_HOME), or `pip install "
+    "nvidia-cuda-runtime-cu12` (CUDA 12) / `pip install nvidia-cuda-runtime` (CUDA 13), or "
+    "PyTorch with CUDA support"};
+
+bool bind_cudart(void* h, CudartApi& t, std::string& err) {
+#define LENET_BIND(name) if (!bind_symbol(h, #name, t.name, true, err)) return false;
+  LENET_CUDART_FUNCTIONS(LENET_BIND)
+#undef LENET_BIND
+  return true;
+}
+
+int inspect_cudart(CudartApi& t) {
+  int v = 0;
+  if (t.cudaRuntimeGetVersion(&v) == cudaError_t::cudaSuccess) t.runtime_version = v;
+  int d = 0;
+  if (t.cudaDriverGetVersion(&d) == cudaError_t::cudaSuccess) t.driver_version = d;
+  return t.runtime_version / 1000;
+}
+
+std::string version_cudart(const CudartApi& t) {
+  return std::to_string(t.runtime_version / 1000) + "." +
+         std::to_string((t.runtime_version % 1000) / 10);
+}
+
+int driver_of_cudart(const CudartApi& t) { return t.driver_version; }
+
+const CudartApi* load_cudart(LibraryReport* report) {
+  return ensure(g_cudart, [](CudartApi& table, LibraryReport& rep) {
+    // The driver's version is only known once a runtime is loaded, so each candidate asks the
+    // driver itself (inspect_cudart) and a runtime newer than the driver is passed over.
+    const Binder<CudartApi> binder{bind_cudart, inspect_cudart, version_cudart, driver_of_cudart};
+    return load_library(kCudartSpec, binder, 0, table, rep);
+  }, report);
+}
+
+// ---- cuBLAS ----
+
+const LibSpec kCublasSpec = {
+    "cuBLAS (libcublas)", "libcublas.so", {13, 12}, "libcublasLt.so", false, "cublas",
+    "install cuBLAS: `pip install nvidia-cublas-cu12` (CUDA 12) / `pip install nvidia-cublas` "
+    "(CUDA 13), or PyTorch with CUDA support, or NVIDIA's CUDA toolkit"};
+
+bool bind_cublas(void* h, CublasApi& t, std::string& err) {
+#define LENET_BIND(name) if (!bind_symbol(h, #name, t.name, true, err)) return false;
+  LENET_CUBLAS_FUNCTIONS(LENET_BIND)
+#undef LENET_BIND
+  return true;
+}
+
+int inspect_cublas(CublasApi& t) {
+  t.cublasGetProperty(libraryPropertyType::MAJOR_VERSION, &t.major);
+  t.cublasGetProperty(libraryPropertyType::MINOR_VERSION, &t.minor);
+  t.cublasGetProperty(libraryPropertyType::PATCH_LEVEL, &t.patch);
+  return t.major;  // cuBLAS 12 ships with CUDA 12, cuBLAS 13 with CUDA 13
+}
+
+std::string version_cublas(const CublasApi& t) {
+  return std::to_string(t.major) + "." + std::to_string(t.minor) + "." + std::to_string(t.patch);
+}
+
+int known_driver_version() {
+  const CudartApi* rt = load_cudart(nullptr);
+  return rt ? rt->driver_version : 0;
+}
+
+const CublasApi* load_cublas(LibraryReport* report) {
+  return ensure(g_cublas, [](CublasApi& table, LibraryReport& rep) {
+    const Binder<CublasApi> binder{bind_cublas, inspect_cublas, version_cublas, nullptr};
+    return load_library(kCublasSpec, binder, known_driver_version(), table, rep);
+  }, report);
+}
+
+// ---- cuDNN ----
+
+const LibSpec kCudnnSpec = {
+    "cuDNN (libcudnn)", "libcudnn.so", {9, 8}, nullptr, true, "cudnn",
+    "install cuDNN: `pip install nvidia-cudnn-cu12` (CUDA 12) / `pip install nvidia-cudnn-cu13` "
+    "(CUDA 13), or PyTorch with CUDA support, or NVIDIA's cuDNN packages for your distribution"};
+
+bool bind_cudnn(void* h, CudnnApi& t, std::string& err) {
+#define LENET_BIND(name) if (!bind_symbol(h, #name, t.name, true, err)) return false;
+  LENET_CUDNN_FUNCTIONS(LENET_BIND)
+#undef LENET_BIND
+#define LENET_BIND_OPTIONAL(name) bind_symbol(h, #name, t.name, false, err);
+  LENET_CUDNN_OPTIONAL_FUNCTIONS(LENET_BIND_OPTIONAL)
+#undef LENET_BIND_OPTIONAL
+  return true;
+}
+
+int inspect_cudnn(CudnnApi& t) {
+  t.version = t.cudnnGetVersion();
+  // cuDNN 9 encodes 10000*major + 100*minor + patch; cuDNN 8 used 1000*major + 100*minor + patch.
+  t.major = static_cast<int>(t.version >= 10000 ? t.version / 10000 : t.version / 1000);
+  t.cudart_version = t.cudnnGetCudartVersion();
+  return static_cast<int>(t.cudart_version / 1000);
+}
+
+std::string version_cudnn(const CudnnApi& t) {
+  const std::size_t v = t.version;
+  const std::size_t minor = v >= 10000 ? (v % 10000) / 100 : (v % 1000) / 100;
+  return std::to_string(t.major) + "." + std::to_string(minor) + "." + std::to_string(v % 100) +
+         " (for CUDA " + std::to_string(t.cudart_version / 1000) + "." +
+         std::to_string((t.cudart_version % 1000) / 10) + ")";
+}
+
+const CudnnApi* load_cudnn(LibraryReport* report) {
+  return ensure(g_cudnn, [](CudnnApi& table, LibraryReport& rep) {
+    // cuDNN's libraries need cuBLAS (cuDNN 8's libcudnn_ops_infer links libcublas/libcublasLt;
+    // cuDNN 9's wheels depend on nvidia-cublas): loading ours first lets the dynamic linker
+    // reuse it by soname when it is not on the search path. Failure here is not fatal.
+    load_cublas(nullptr);
+    const Binder<CudnnApi> binder{bind_cudnn, inspect_cudnn, version_cudnn, nullptr};
+    return load_library(kCudnnSpec, binder, known_driver_version(), table, rep);
+  }, report);
+}
+
+[[noreturn]] void throw_load_error(const LibraryReport& rep, const char* title) {
+  throw Error(rep.error.empty() ? std::string("lenet: could not load ") + title : rep.error);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Public API.
+// ---------------------------------------------------------------------------------------------
+
+const CudartApi& cudart() {
+  if (const CudartApi* t = g_cudart.published.load(std::memory_order_acquire)) return *t;
+  LibraryReport rep;
+  if (const CudartApi* t = load_cudart(&rep)) return *t;
+  throw_load_error(rep, kCudartSpec.title);
+}
+
+const CublasApi& cublas() {
+  if (const CublasApi* t = g_cublas.published.load(std::memory_order_acquire)) return *t;
+  LibraryReport rep;
+  if (const CublasApi* t = load_cublas(&rep)) return *t;
+  throw_load_error(rep, kCublasSpec.title);
+}
+
+const CudnnApi& cudnn() {
+  if (const CudnnApi* t = g_cudnn.published.load(std::memory_order_acquire)) return *t;
+  LibraryReport rep;
+  if (const CudnnApi* t = load_cudnn(&rep)) return *t;
+  throw_load_error(rep, kCudnnSpec.title);
+}
+
+const CudartApi* cudart_if_loaded() noexcept {
+  return g_cudart.published.load(std::memory_order_acquire);
+}
+const CublasApi* cublas_if_loaded() noexcept {
+  return g_cublas.published.load(std::memory_order_acquire);
+}
+const CudnnApi* cudnn_if_loaded() noexcept {
+  return g_cudnn.published.load(std::memory_order_acquire);
+}
+
+void set_search_dirs(std::vector<std::string> dirs) {
+  std::lock_guard<std::mutex> lock(g_config_mu);
+  g_search_dirs = std::move(dirs);
+  g_config_generation.fetch_add(1);
+}
+
+std::vector<std::string> search_dirs() { return configured_dirs(); }
+
+std::string LoadReport::to_string() const {
+  std::ostringstream out;
+  out << "CUDA driver: ";
+  if (driver_version > 0) {
+    out << "supports CUDA " << driver_version / 1000 << "." << (driver_version % 1000) / 10;
+  } else {
+    out << "not found (cudaDriverGetVersion gave 0, or the runtime did not load)";
+  }
+  for (const LibraryReport* r : {&cudart, &cublas, &cudnn}) {
+    out << "\n" << r->library << ": ";
+    if (r->ok) {
+      out << "loaded " << r->path << " (version " << r->version << ")";
+      for (const auto& n : r->notes) out << "\n  note: " << n;
+    } else {
+      out << (r->error.empty() ? std::string("not loaded") : r->error);
+    }
+  }
+  return out.str();
+}
+
+LoadReport probe() noexcept {
+  LoadReport out;
+  try {
+    out.cudart.library = kCudartSpec.title;
+    out.cublas.library = kCublasSpec.title;
+    out.cudnn.library = kCudnnSpec.title;
+    if (const CudartApi* rt = load_cudart(&out.cudart)) out.driver_version = rt->driver_version;
+    load_cublas(&out.cublas);
+    load_cudnn(&out.cudnn);
+  } catch (const std::exception& e) {  // std::bad_alloc: report what we have
+    for (LibraryReport* r : {&out.cudart, &out.cublas, &out.cudnn}) {
+      if (!r->ok && r->error.empty()) r->error = std::string("lenet: probe failed: ") + e.what();
+    }
+  } catch (...) {
+    for (LibraryReport* r : {&out.cudart, &out.cublas, &out.cudnn}) {
+      if (!r->ok && r->error.empty()) r->error = "lenet: probe failed";
+    }
+  }
+  return out;
+}
+
+}  // namespace lenet::cuda

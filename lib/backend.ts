@@ -174,7 +174,7 @@ export class Backend {
 
   /** dst = src (same element count). */
   copy(src: Tensor, dst: Tensor): void {
-    this.sameSize('copy', 'dst', dst, src);
+    this.sameSize('copy', 'dst', dst, src, 'src');
     this.native.copy(this.arg('copy', 'src', src), this.arg('copy', 'dst', dst));
   }
 
@@ -234,7 +234,7 @@ export class Backend {
     const shape = this.pooledShape(op, x);
     this.expectShape(op, 'pooled', pooled, shape);
     this.expectShape(op, 'y', y, shape);
-    this.sameSize(op, 'dy', dy, y);
+    this.sameSize(op, 'dy', dy, y, 'y');
     this.expectShape(op, 'dpooled', dpooled, shape);
     this.expectShape(op, 'db', db, [x.shape[1]]);
     this.expectShape(op, 'dx', dx, x.shape);
@@ -279,6 +279,7 @@ export class Backend {
   /** db[c] = sum of dy over every axis but 1 (db is overwritten). */
   biasGrad(dy: Tensor, db: Tensor): void {
     const op = 'biasGrad';
+    this.isTensor(op, 'dy', dy);
     if (dy.shape.length < 2) throw new ShapeError(`${op}: dy must have rank 2 or more, got ${shapeText(dy.shape)}`);
     this.expectShape(op, 'db', db, [dy.shape[1]]);
     this.native.biasGrad(this.arg(op, 'dy', dy), this.arg(op, 'db', db));
@@ -293,8 +294,8 @@ export class Backend {
   /** dx = dy * (1 - y^2), y = tanh(x); dx may be dy. */
   tanhBackward(y: Tensor, dy: Tensor, dx: Tensor): void {
     const op = 'tanhBackward';
-    this.sameSize(op, 'dy', dy, y);
-    this.sameSize(op, 'dx', dx, y);
+    this.sameSize(op, 'dy', dy, y, 'y');
+    this.sameSize(op, 'dx', dx, y, 'y');
     this.native.tanhBackward(this.arg(op, 'y', y), this.arg(op, 'dy', dy), this.arg(op, 'dx', dx));
   }
 
@@ -304,9 +305,8 @@ export class Backend {
   gemm(transA: boolean, transB: boolean, alpha: number, a: Tensor, b: Tensor, beta: number, c: Tensor): void {
     const op = 'gemm';
     for (const [name, t] of [['a', a], ['b', b], ['c', c]] as const) {
-      if (!(t instanceof Tensor) || t.shape.length !== 2) {
-        throw new ShapeError(`${op}: ${name} must be a 2-D tensor, got ${t instanceof Tensor ? shapeText(t.shape) : describe(t)}`);
-      }
+      this.isTensor(op, name, t);
+      if (t.shape.length !== 2) throw new ShapeError(`${op}: ${name} must be a 2-D tensor, got ${shapeText(t.shape)}`);
     }
     const [m, ka] = transA ? [a.shape[1], a.shape[0]] : [a.shape[0], a.shape[1]];
     const [kb, n] = transB ? [b.shape[1], b.shape[0]] : [b.shape[0], b.shape[1]];
@@ -335,6 +335,7 @@ export class Backend {
    */
   softmaxNll(logits: Tensor, labels: Tensor | null, probs: Tensor, stats: Tensor | null): void {
     const op = 'softmaxNll';
+    this.isTensor(op, 'logits', logits);
     if (logits.shape.length !== 2) throw new ShapeError(`${op}: logits must be 2-D [N,K], got ${shapeText(logits.shape)}`);
     this.expectShape(op, 'probs', probs, logits.shape);
     if (labels) this.expectShape(op, 'labels', labels, [logits.shape[0]]);
@@ -353,6 +354,7 @@ export class Backend {
   /** dlogits = (probs - onehot(labels)) / N: the gradient of the mean NLL with respect to the logits. */
   softmaxNllBackward(probs: Tensor, labels: Tensor, dlogits: Tensor): void {
     const op = 'softmaxNllBackward';
+    this.isTensor(op, 'probs', probs);
     if (probs.shape.length !== 2) throw new ShapeError(`${op}: probs must be 2-D [N,K], got ${shapeText(probs.shape)}`);
     this.expectShape(op, 'labels', labels, [probs.shape[0]]);
     this.expectShape(op, 'dlogits', dlogits, probs.shape);
@@ -368,16 +370,20 @@ export class Backend {
     return t.native;
   }
 
-  private expectShape(op: string, name: string, t: Tensor, want: readonly number[]): void {
+  private isTensor(op: string, name: string, t: unknown): asserts t is Tensor {
     if (!(t instanceof Tensor)) throw new TypeError(`${op}: ${name} must be a Tensor, got ${describe(t)}`);
+  }
+
+  private expectShape(op: string, name: string, t: Tensor, want: readonly number[]): void {
+    this.isTensor(op, name, t);
     if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) {
       throw new ShapeError(`${op}: ${name} must have shape ${shapeText(want)}, got ${shapeText(t.shape)}`);
     }
   }
 
-  private sameSize(op: string, name: string, t: Tensor, like: Tensor): void {
-    if (!(t instanceof Tensor)) throw new TypeError(`${op}: ${name} must be a Tensor, got ${describe(t)}`);
-    if (!(like instanceof Tensor)) throw new TypeError(`${op}: expected Tensor arguments, got ${describe(like)}`);
+  private sameSize(op: string, name: string, t: Tensor, like: Tensor, likeName = 'x'): void {
+    this.isTensor(op, likeName, like);
+    this.isTensor(op, name, t);
     if (t.size !== like.size) {
       throw new ShapeError(`${op}: ${name} ${shapeText(t.shape)} must have as many elements as ${shapeText(like.shape)}`);
     }

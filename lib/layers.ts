@@ -69,12 +69,13 @@ export class ParameterArena {
     this.gradsBuf = grads;
     for (const p of this.pending) {
       const size = sizeOf(p.shape);
-      p.param = {
-        name: p.name,
-        shape: p.shape,
-        value: values.slice(p.offset, size).reshape(p.shape),
-        grad: grads.slice(p.offset, size).reshape(p.shape),
+      const view = (buf: Tensor) => {
+        const flat = buf.slice(p.offset, size);
+        const shaped = flat.reshape(p.shape);
+        flat.dispose();
+        return shaped;
       };
+      p.param = { name: p.name, shape: p.shape, value: view(values), grad: view(grads) };
       p.initial = null;
     }
   }
@@ -183,7 +184,7 @@ export interface ConvPoolOptions extends LayerOptions {
  * Convolution (valid, stride 1) -> 2x2 max-pooling -> + bias -> tanh, as the tutorial's
  * `LeNetConvPoolLayer` (bias after pooling). W [filters, inputChannels, k, k] starts
  * U(-b, b) with b = sqrt(6 / (fanIn + fanOut)), fanIn = inputChannels*k*k,
- * fanOut = filters*k*k / 4 (the pool area); the draw is the tutorial's, with kernels flipped to
+ * fanOut = floor(filters*k*k / 4) (the pool area); the draw is the tutorial's, with kernels flipped to
  * cross-correlation. b starts at zero.
  */
 export class LeNetConvPoolLayer {
@@ -212,7 +213,8 @@ export class LeNetConvPoolLayer {
     this.filterSize = k;
     const name = options.name ?? 'conv';
     const fanIn = inputChannels * k * k;
-    const fanOut = (filters * k * k) / 4;
+    // The tutorial computes fan_out = n_filters * k * k / pool_area with Python 2 integer division.
+    const fanOut = Math.floor((filters * k * k) / 4);
     const w = flipKernels(glorotUniform(rng, filters * inputChannels * k * k, fanIn, fanOut), k, k);
     const { arena, own } = ownArena(options);
     this.arena = arena;
@@ -254,6 +256,8 @@ export class LeNetConvPoolLayer {
     const k = this.filterSize;
     if (!this.cache || this.inputHW?.[0] !== h || this.inputHW?.[1] !== w) {
       this.cache?.dispose();
+      this.dxCache?.dispose();
+      this.dxCache = undefined;
       this.inputHW = [h, w];
       const convShape = (m: number) => [m, this.filters, h - k + 1, w - k + 1];
       const outShape = (m: number) => [m, ...out.slice(1)];

@@ -4,10 +4,12 @@
  * prints the tutorial's progress lines and a summary. A thin layer over the package's API.
  */
 import * as fs from 'fs';
+import * as path from 'path';
 import { parseArgs } from 'util';
 import { type DeviceChoice, createBackend } from './backend';
 import { loadMnist } from './data';
 import { LeNet5 } from './lenet5';
+import { renderTrainingCurves } from './plot';
 import { type EpochRecord, SGDTrainer, type TrainResult, type ValidationRecord } from './trainer';
 
 /** Raised for a bad command line; the CLI prints it and exits with status 2. */
@@ -26,6 +28,8 @@ export interface CliOptions {
   data?: string;
   device: DeviceChoice;
   threads?: number;
+  save?: string;
+  plot?: string;
   quiet: boolean;
   help: boolean;
 }
@@ -45,6 +49,8 @@ Options:
   --data DIR          read MNIST IDX files (plain or .gz) from DIR instead of the bundled ones
   --device D          cpu, cuda or auto (default auto: CUDA when usable, else the CPU)
   --threads N         CPU threads (default: all cores)
+  --save FILE         write the best-validation model to FILE (safetensors)
+  --plot FILE         write an SVG of training cost and validation/test error per epoch
   --quiet             print only the final summary
   -h, --help          show this help
 
@@ -77,6 +83,8 @@ export function parseCli(argv: string[]): CliOptions {
         data: { type: 'string' },
         device: { type: 'string' },
         threads: { type: 'string' },
+        save: { type: 'string' },
+        plot: { type: 'string' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -117,6 +125,15 @@ export function parseCli(argv: string[]): CliOptions {
     const d = str('device')!;
     if (d !== 'cpu' && d !== 'cuda' && d !== 'auto') throw new UsageError(`--device must be cpu, cuda or auto, got '${d}'`);
     opts.device = d;
+  }
+  for (const flag of ['save', 'plot'] as const) {
+    const file = str(flag);
+    if (file === undefined) continue;
+    if (file.trim() === '') throw new UsageError(`--${flag} needs a file name`);
+    const dir = path.dirname(path.resolve(file));
+    if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`--${flag}: directory '${dir}' does not exist`);
+    if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UsageError(`--${flag}: '${file}' is a directory`);
+    opts[flag] = file;
   }
   if (str('data') !== undefined) {
     const dir = str('data')!;
@@ -248,6 +265,28 @@ export async function main(argv: string[], out: NodeJS.WriteStream = process.std
       `${result.stoppedEarly ? ', stopped early: patience exhausted' : ''}) in ${formatSeconds(result.wallSeconds)} on ` +
       `${backend.kind}: ${result.secondsPerEpoch.toFixed(2)} s per epoch\n`,
   );
+  if (opts.save) {
+    await model.save(opts.save, {
+      summary: JSON.stringify({
+        bestValidationErrorPercent: result.bestValidationErrorPercent,
+        bestIteration: result.bestIteration,
+        testErrorPercent: result.testErrorPercent,
+        epochs: result.epochs,
+        learningRate: opts.learningRate,
+        batchSize: opts.batchSize,
+        device: backend.kind,
+      }),
+    });
+    out.write(`Saved the best-validation model to ${opts.save}\n`);
+  }
+  if (opts.plot) {
+    const svg = renderTrainingCurves(
+      result.history.map((e) => ({ epoch: e.epoch, trainCost: e.trainCost, validationError: e.validationErrorPercent, testError: e.testErrorPercent })),
+      { title: `LeNet5 on MNIST (${backend.kind}, lr ${opts.learningRate}, batch ${opts.batchSize})` },
+    );
+    fs.writeFileSync(opts.plot, svg);
+    out.write(`Wrote training curves to ${opts.plot}\n`);
+  }
   model.dispose();
   data.dispose();
   await backend.sync();

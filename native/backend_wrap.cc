@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,14 @@
 #include "tensor_wrap.h"
 
 namespace lenet {
+
+// The result of a task a caller waits for: the data it read (if any) and whether it ran at all.
+// A task is skipped when an earlier op failed; its waiter must then fail too, even if another
+// waiter already reported (and cleared) that error.
+struct Completion {
+  std::vector<float> data;
+  bool ran = false;
+};
 
 namespace {
 
@@ -61,17 +71,25 @@ bool bool_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const ch
   return info[i].As<Napi::Boolean>().Value();
 }
 
+// The error a waiter reports, if any: the sticky error, or the reason its own task was skipped.
+std::optional<std::string> completion_error(Executor& executor, const Completion& done) {
+  if (auto error = executor.take_error()) return error;
+  if (!done.ran) return "not performed because an earlier operation failed: " + executor.last_error();
+  return std::nullopt;
+}
+
 // Waits off the JS thread for a queued task, then settles a promise (resolving with a
-// Float32Array when `host` is set, else with undefined).
+// Float32Array when `with_data`, else with undefined).
 class WaitWorker : public Napi::AsyncWorker {
  public:
-  WaitWorker(Napi::Env env, std::shared_ptr<BackendState> state, uint64_t seq,
-             std::shared_ptr<std::vector<float>> host)
+  WaitWorker(Napi::Env env, std::shared_ptr<BackendState> state, uint64_t seq, std::shared_ptr<Completion> done,
+             bool with_data)
       : Napi::AsyncWorker(env, "lenet:wait"),
         deferred_(Napi::Promise::Deferred::New(env)),
         state_(std::move(state)),
         seq_(seq),
-        host_(std::move(host)) {}
+        done_(std::move(done)),
+        with_data_(with_data) {}
 
   Napi::Promise promise() { return deferred_.Promise(); }
 
@@ -79,16 +97,16 @@ class WaitWorker : public Napi::AsyncWorker {
 
   void OnOK() override {
     Napi::Env env = Env();
-    if (auto error = state_->executor->take_error()) {
+    if (auto error = completion_error(*state_->executor, *done_)) {
       deferred_.Reject(make_error(env, *error, "LENET_NATIVE").Value());
       return;
     }
-    if (!host_) {
+    if (!with_data_) {
       deferred_.Resolve(env.Undefined());
       return;
     }
-    auto out = Napi::Float32Array::New(env, host_->size());
-    std::memcpy(out.Data(), host_->data(), host_->size() * sizeof(float));
+    auto out = Napi::Float32Array::New(env, done_->data.size());
+    std::memcpy(out.Data(), done_->data.data(), done_->data.size() * sizeof(float));
     deferred_.Resolve(out);
   }
 
@@ -98,7 +116,8 @@ class WaitWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<BackendState> state_;
   uint64_t seq_;
-  std::shared_ptr<std::vector<float>> host_;
+  std::shared_ptr<Completion> done_;
+  bool with_data_;
 };
 
 }  // namespace
@@ -187,10 +206,6 @@ Napi::Value BackendWrap::enqueue(Napi::Env env, const char* op, Op fn) {
   std::shared_ptr<Device> device = state_->device;
   state_->executor->enqueue(op, [device, fn = std::move(fn)] { fn(*device); });
   return env.Undefined();
-}
-
-void BackendWrap::rethrow_pending_error(Napi::Env env) {
-  if (auto error = state_->executor->take_error()) throw make_error(env, *error, "LENET_NATIVE");
 }
 
 // ---- metadata and memory ----
@@ -297,56 +312,65 @@ Napi::Value BackendWrap::Upload(const Napi::CallbackInfo& info) {
   });
 }
 
+// Queues a read of `src` (or, without src, a device synchronization) and returns what to wait on.
+std::pair<uint64_t, std::shared_ptr<Completion>> BackendWrap::queue_wait(const char* op, const TensorRef* src) {
+  auto done = std::make_shared<Completion>();
+  std::shared_ptr<Device> device = state_->device;
+  uint64_t seq;
+  if (src) {
+    done->data.resize(src->numel());
+    TensorRef t = *src;
+    seq = state_->executor->enqueue(op, [device, t, done] {
+      device->download(t, done->data.data());
+      done->ran = true;
+    });
+  } else {
+    seq = state_->executor->enqueue(op, [device, done] {
+      device->synchronize();
+      done->ran = true;
+    });
+  }
+  return {seq, done};
+}
+
+Napi::Value BackendWrap::wait_async(Napi::Env env, const char* op, const TensorRef* src) {
+  auto [seq, done] = queue_wait(op, src);
+  auto* worker = new WaitWorker(env, state_, seq, done, src != nullptr);
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
+}
+
+Napi::Value BackendWrap::wait_sync(Napi::Env env, const char* op, const TensorRef* src) {
+  auto [seq, done] = queue_wait(op, src);
+  state_->executor->wait_for(seq);
+  if (auto error = completion_error(*state_->executor, *done)) throw make_error(env, *error, "LENET_NATIVE");
+  if (!src) return env.Undefined();
+  auto out = Napi::Float32Array::New(env, done->data.size());
+  std::memcpy(out.Data(), done->data.data(), done->data.size() * sizeof(float));
+  return out;
+}
+
 Napi::Value BackendWrap::Read(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return guard(env, [&]() -> Napi::Value {
+  return guard(info.Env(), [&] {
     TensorRef src = arg(info, 0, "read", "tensor");
-    auto host = std::make_shared<std::vector<float>>(src.numel());
-    std::shared_ptr<Device> device = state_->device;
-    uint64_t seq = state_->executor->enqueue("read", [device, src, host] { device->download(src, host->data()); });
-    auto* worker = new WaitWorker(env, state_, seq, host);
-    Napi::Promise promise = worker->promise();
-    worker->Queue();
-    return promise;
+    return wait_async(info.Env(), "read", &src);
   });
 }
 
 Napi::Value BackendWrap::ReadSync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return guard(env, [&]() -> Napi::Value {
+  return guard(info.Env(), [&] {
     TensorRef src = arg(info, 0, "readSync", "tensor");
-    auto host = std::make_shared<std::vector<float>>(src.numel());
-    std::shared_ptr<Device> device = state_->device;
-    uint64_t seq = state_->executor->enqueue("readSync", [device, src, host] { device->download(src, host->data()); });
-    state_->executor->wait_for(seq);
-    rethrow_pending_error(env);
-    auto out = Napi::Float32Array::New(env, host->size());
-    std::memcpy(out.Data(), host->data(), host->size() * sizeof(float));
-    return out;
+    return wait_sync(info.Env(), "readSync", &src);
   });
 }
 
 Napi::Value BackendWrap::Sync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return guard(env, [&]() -> Napi::Value {
-    std::shared_ptr<Device> device = state_->device;
-    uint64_t seq = state_->executor->enqueue("sync", [device] { device->synchronize(); });
-    auto* worker = new WaitWorker(env, state_, seq, nullptr);
-    Napi::Promise promise = worker->promise();
-    worker->Queue();
-    return promise;
-  });
+  return guard(info.Env(), [&] { return wait_async(info.Env(), "sync", nullptr); });
 }
 
 Napi::Value BackendWrap::SyncSync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return guard(env, [&]() -> Napi::Value {
-    std::shared_ptr<Device> device = state_->device;
-    uint64_t seq = state_->executor->enqueue("sync", [device] { device->synchronize(); });
-    state_->executor->wait_for(seq);
-    rethrow_pending_error(env);
-    return env.Undefined();
-  });
+  return guard(info.Env(), [&] { return wait_sync(info.Env(), "syncSync", nullptr); });
 }
 
 Napi::Value BackendWrap::Fill(const Napi::CallbackInfo& info) {

@@ -5,11 +5,14 @@
 
 #include <functional>
 #include <memory>
+#include <utility>
 
 #include "device.h"
 #include "executor.h"
 
 namespace lenet {
+
+struct Completion;
 
 /// @brief A device and the executor thread that runs its ops in issue order.
 class BackendState {
@@ -38,7 +41,9 @@ class BackendWrap : public Napi::ObjectWrap<BackendWrap> {
   const TensorRef* optional_arg(const Napi::CallbackInfo& info, size_t i, const char* op,
                                 const char* name, TensorRef& storage);
   Napi::Value enqueue(Napi::Env env, const char* op, Op fn);
-  void rethrow_pending_error(Napi::Env env);
+  std::pair<uint64_t, std::shared_ptr<Completion>> queue_wait(const char* op, const TensorRef* src);
+  Napi::Value wait_async(Napi::Env env, const char* op, const TensorRef* src);
+  Napi::Value wait_sync(Napi::Env env, const char* op, const TensorRef* src);
 
   // metadata and memory
   Napi::Value Kind(const Napi::CallbackInfo& info);

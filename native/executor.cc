@@ -46,10 +46,10 @@ void Executor::run() {
         }
       } catch (const std::exception& e) {
         std::lock_guard<std::mutex> g(mu_);
-        if (!error_) error_ = std::string(item.op) + ": " + e.what();
+        if (!error_) error_ = last_error_ = std::string(item.op) + ": " + e.what();
       } catch (...) {
         std::lock_guard<std::mutex> g(mu_);
-        if (!error_) error_ = std::string(item.op) + ": unknown native error";
+        if (!error_) error_ = last_error_ = std::string(item.op) + ": unknown native error";
       }
     }
     // Destroy the task (and the tensors it holds) before reporting it done, so that a waiter sees
@@ -77,6 +77,11 @@ std::optional<std::string> Executor::take_error() {
   std::optional<std::string> e = std::move(error_);
   error_.reset();
   return e;
+}
+
+std::string Executor::last_error() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_error_;
 }
 
 size_t Executor::pending() {

@@ -6,7 +6,7 @@
 //
 // Errors are sticky, like asynchronous CUDA errors: the first op that throws records its message,
 // the ops after it are skipped, and the next wait (read/sync) reports the error and clears it, so
-// the backend stays usable.
+// the backend stays usable. A waiter whose own task was skipped fails too (see backend_wrap.cc).
 #pragma once
 
 #include <condition_variable>
@@ -38,6 +38,8 @@ class Executor {
   void drain();
   /// @brief Returns and clears the sticky error, if any.
   std::optional<std::string> take_error();
+  /// @brief The most recent error, even once taken (to explain why a task was skipped).
+  std::string last_error();
   /// @brief Runs and joins; later enqueues are rejected. Idempotent.
   void shutdown();
   /// @brief Number of tasks queued or running.
@@ -64,6 +66,7 @@ class Executor {
   uint64_t done_seq_ = 0;
   bool stopping_ = false;
   std::optional<std::string> error_;
+  std::string last_error_;
   bool profiling_ = false;
   std::map<std::string, std::pair<uint64_t, double>> profile_;
   std::thread thread_;

@@ -240,8 +240,7 @@ class CpuDevice final : public Device {
           for (int64_t ch = 0; ch < c; ++ch) acc[ch] += kernels::sum(g + (i * c + ch) * inner, inner);
         }
     });
-    if (n == 0) std::fill(db.data(), db.data() + c, 0.0f);
-    else reduce_partials(n, c, db.data(), [](Scratch& s) { return s.acc.data(); });
+    reduce_partials(n, c, db.data(), [](Scratch& s) { return s.acc.data(); });
   }
 
   void tanh_forward(const TensorRef& x, const TensorRef& y) override {
@@ -296,6 +295,8 @@ class CpuDevice final : public Device {
   void softmax_nll(const TensorRef& logits, const TensorRef* labels, const TensorRef& probs,
                    const TensorRef* stats) override {
     const int64_t n = logits.dim(0), k = logits.dim(1);
+    if (k == 0 && n > 0 && labels) throw Error("softmaxNll: logits have no classes");
+    if (k == 0) return;
     const float* z = logits.data();
     const float* y = labels ? labels->data() : nullptr;
     float* p = probs.data();
@@ -445,6 +446,10 @@ class CpuDevice final : public Device {
   template <class Get>
   void reduce_partials(int64_t n, int64_t size, float* out, Get get) {
     const int parts = static_cast<int>(std::min<int64_t>(pool_.size(), n));
+    if (parts == 0) {  // nothing to reduce (an empty batch): the sum is zero
+      std::fill(out, out + size, 0.0f);
+      return;
+    }
     std::memcpy(out, get(scratch_[0]), size * sizeof(float));
     for (int w = 1; w < parts; ++w) {
       const float* p = get(scratch_[w]);

@@ -127,8 +127,10 @@ struct ConvPlan {
 };
 
 // Picks the fastest usable algorithm from cudnnFind*'s timed results (sorted fastest first):
-// status SUCCESS, within the workspace limit, deterministic when asked, and FP32 math unless TF32
-// is allowed. Sets the descriptor's math type to the one the algorithm was timed with.
+// status SUCCESS, within the workspace limit, deterministic when asked, and no tensor-op math
+// unless TF32 is allowed. With TF32 the descriptor takes the math type the algorithm was timed
+// with; without, it stays CUDNN_FMA_MATH (DEFAULT_MATH would still permit TF32 on Ampere and
+// newer).
 template <class Perf>
 const Perf& choose(const Perf* results, int count, bool deterministic, bool tf32, std::size_t limit,
                    ConvDesc& conv, const char* what) {
@@ -138,7 +140,7 @@ const Perf& choose(const Perf* results, int count, bool deterministic, bool tf32
     if (p.memory > limit) continue;
     if (deterministic && p.determinism != cudnnDeterminism_t::CUDNN_DETERMINISTIC) continue;
     if (!tf32 && p.mathType != cudnnMathType_t::CUDNN_FMA_MATH && p.mathType != cudnnMathType_t::CUDNN_DEFAULT_MATH) continue;
-    conv.set_math(p.mathType);
+    conv.set_math(tf32 ? p.mathType : cudnnMathType_t::CUDNN_FMA_MATH);
     return p;
   }
   throw Error(std::string("cuDNN offers no usable ") + what + " algorithm for this shape" +

@@ -213,6 +213,46 @@ export class Backend {
     this.native.conv2dBackward(this.arg(op, 'x', x), this.arg(op, 'w', w), this.arg(op, 'dy', dy), dx ? this.arg(op, 'dx', dx) : null, this.arg(op, 'dw', dw));
   }
 
+  /**
+   * The forward of a whole conv-pool layer: y = tanh(maxpool2x2(conv(x, w)) + b). `conv`
+   * ([N,K,OH,OW]) and `pooled` ([N,K,OH/2,OW/2]) keep what `convPoolBackward` needs; what they
+   * hold is up to the backend (the CPU never writes the convolution's output to memory).
+   */
+  convPoolForward(x: Tensor, w: Tensor, b: Tensor, conv: Tensor, pooled: Tensor, y: Tensor): void {
+    const op = 'convPoolForward';
+    const cs = this.convOutput(op, x, w, 'x', 'w');
+    const ps = this.pooledOf(op, cs);
+    this.expectShape(op, 'b', b, [w.shape[0]]);
+    this.expectShape(op, 'conv', conv, cs);
+    this.expectShape(op, 'pooled', pooled, ps);
+    this.expectShape(op, 'y', y, ps);
+    this.native.convPoolForward(this.arg(op, 'x', x), this.arg(op, 'w', w), this.arg(op, 'b', b), this.arg(op, 'conv', conv), this.arg(op, 'pooled', pooled), this.arg(op, 'y', y));
+  }
+
+  /**
+   * The backward of `convPoolForward` (called with the same x, w, conv, pooled, y): from dy, the
+   * gradient at y, writes dw, db and, when dx is not null, dx. dpooled and dconv are scratch.
+   */
+  convPoolBackward(x: Tensor, w: Tensor, conv: Tensor, pooled: Tensor, y: Tensor, dy: Tensor, dpooled: Tensor, dconv: Tensor, dx: Tensor | null, dw: Tensor, db: Tensor): void {
+    const op = 'convPoolBackward';
+    const cs = this.convOutput(op, x, w, 'x', 'w');
+    const ps = this.pooledOf(op, cs);
+    this.expectShape(op, 'conv', conv, cs);
+    this.expectShape(op, 'pooled', pooled, ps);
+    this.expectShape(op, 'y', y, ps);
+    this.sameSize(op, 'dy', dy, y, 'y');
+    this.expectShape(op, 'dpooled', dpooled, ps);
+    this.expectShape(op, 'dconv', dconv, cs);
+    if (dx) this.expectShape(op, 'dx', dx, x.shape);
+    this.expectShape(op, 'dw', dw, w.shape);
+    this.expectShape(op, 'db', db, [w.shape[0]]);
+    this.native.convPoolBackward(
+      this.arg(op, 'x', x), this.arg(op, 'w', w), this.arg(op, 'conv', conv), this.arg(op, 'pooled', pooled), this.arg(op, 'y', y),
+      this.arg(op, 'dy', dy), this.arg(op, 'dpooled', dpooled), this.arg(op, 'dconv', dconv), dx ? this.arg(op, 'dx', dx) : null,
+      this.arg(op, 'dw', dw), this.arg(op, 'db', db),
+    );
+  }
+
   // ---- 2x2 max-pooling, stride 2, ignore_border ----
 
   /** The epilogue of a conv-pool layer in one pass: pooled = maxpool(x), y = tanh(pooled + b). */
@@ -385,7 +425,7 @@ export class Backend {
     this.isTensor(op, likeName, like);
     this.isTensor(op, name, t);
     if (t.size !== like.size) {
-      throw new ShapeError(`${op}: ${name} ${shapeText(t.shape)} must have as many elements as ${shapeText(like.shape)}`);
+      throw new ShapeError(`${op}: ${name} ${shapeText(t.shape)} must have as many elements as ${likeName} ${shapeText(like.shape)}`);
     }
   }
 
@@ -405,6 +445,12 @@ export class Backend {
       throw new ShapeError(`${op}: the ${kh}x${kw} kernel of ${wName} does not fit the ${h}x${wd} image of ${xName}`);
     }
     return [n, k, h - kh + 1, wd - kw + 1];
+  }
+
+  private pooledOf(op: string, convShape: readonly number[]): number[] {
+    const [n, k, h, w] = convShape;
+    if (h < 2 || w < 2) throw new ShapeError(`${op}: the convolution's output ${shapeText(convShape)} is smaller than the 2x2 window`);
+    return [n, k, Math.floor(h / 2), Math.floor(w / 2)];
   }
 
   private pooledShape(op: string, x: Tensor): number[] {

@@ -270,8 +270,7 @@ export class LeNetConvPoolLayer {
       }));
     }
     const buf = this.cache.get(n);
-    this.backend.conv2dForward(x, this.W.value, buf.conv);
-    this.backend.maxPoolBiasTanhForward(buf.conv, this.b.value, buf.pooled, buf.out);
+    this.backend.convPoolForward(x, this.W.value, this.b.value, buf.conv, buf.pooled, buf.out);
     this.lastInput = x;
     return buf.out;
   }
@@ -284,13 +283,12 @@ export class LeNetConvPoolLayer {
     const x = this.lastInput;
     if (!x || !this.cache) throw new Error('LeNetConvPoolLayer: backward() before forward()');
     const buf = this.cache.get(x.shape[0]);
-    this.backend.maxPoolBiasTanhBackward(buf.conv, buf.pooled, buf.out, dy, buf.dPooled, this.b.grad, buf.dConv);
     let dx: Tensor | null = null;
     if (needInputGrad) {
       this.dxCache ??= new BufferCache((m) => ({ dx: this.backend.zeros([m, ...x.shape.slice(1)]) }));
       dx = this.dxCache.get(x.shape[0]).dx;
     }
-    this.backend.conv2dBackward(x, this.W.value, buf.dConv, dx, this.W.grad);
+    this.backend.convPoolBackward(x, this.W.value, buf.conv, buf.pooled, buf.out, dy, buf.dPooled, buf.dConv, dx, this.W.grad, this.b.grad);
     return dx;
   }
 

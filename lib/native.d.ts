@@ -48,6 +48,8 @@ export interface NativeBackend {
   conv2dBackwardData(dy: NativeTensor, w: NativeTensor, dx: NativeTensor): void;
   conv2dBackwardFilter(x: NativeTensor, dy: NativeTensor, dw: NativeTensor): void;
   conv2dBackward(x: NativeTensor, w: NativeTensor, dy: NativeTensor, dx: NativeTensor | null, dw: NativeTensor): void;
+  convPoolForward(x: NativeTensor, w: NativeTensor, b: NativeTensor, conv: NativeTensor, pooled: NativeTensor, y: NativeTensor): void;
+  convPoolBackward(x: NativeTensor, w: NativeTensor, conv: NativeTensor, pooled: NativeTensor, y: NativeTensor, dy: NativeTensor, dpooled: NativeTensor, dconv: NativeTensor, dx: NativeTensor | null, dw: NativeTensor, db: NativeTensor): void;
   maxPoolBiasTanhForward(x: NativeTensor, b: NativeTensor, pooled: NativeTensor, y: NativeTensor): void;
   maxPoolBiasTanhBackward(x: NativeTensor, pooled: NativeTensor, y: NativeTensor, dy: NativeTensor, dpooled: NativeTensor, db: NativeTensor, dx: NativeTensor): void;
   maxPool2x2Forward(x: NativeTensor, y: NativeTensor): void;

@@ -146,6 +146,8 @@ Napi::Function BackendWrap::Init(Napi::Env env) {
           InstanceMethod<&BackendWrap::Conv2dBackwardData>("conv2dBackwardData"),
           InstanceMethod<&BackendWrap::Conv2dBackwardFilter>("conv2dBackwardFilter"),
           InstanceMethod<&BackendWrap::Conv2dBackward>("conv2dBackward"),
+          InstanceMethod<&BackendWrap::ConvPoolForward>("convPoolForward"),
+          InstanceMethod<&BackendWrap::ConvPoolBackward>("convPoolBackward"),
           InstanceMethod<&BackendWrap::MaxPoolBiasTanhForward>("maxPoolBiasTanhForward"),
           InstanceMethod<&BackendWrap::MaxPoolBiasTanhBackward>("maxPoolBiasTanhBackward"),
           InstanceMethod<&BackendWrap::MaxPoolForward>("maxPool2x2Forward"),
@@ -457,7 +459,60 @@ Shape pooled_shape(const char* op, const TensorRef& x) {
   if (x.dim(2) < 2 || x.dim(3) < 2) fail(op, "x " + shape_str(x.shape) + " is smaller than the 2x2 window");
   return {x.dim(0), x.dim(1), x.dim(2) / 2, x.dim(3) / 2};
 }
+
+// The shapes of a conv-pool layer: checks x and w, returns the convolution's output shape.
+Shape conv_pool_shapes(const char* op, const TensorRef& x, const TensorRef& w) {
+  expect_rank(op, "x", x, 4);
+  expect_rank(op, "w", w, 4);
+  if (w.dim(1) != x.dim(1) || w.dim(2) > x.dim(2) || w.dim(3) > x.dim(3) || w.dim(2) < 1 || w.dim(3) < 1)
+    fail(op, "w " + shape_str(w.shape) + " does not fit x " + shape_str(x.shape));
+  Shape conv{x.dim(0), w.dim(0), x.dim(2) - w.dim(2) + 1, x.dim(3) - w.dim(3) + 1};
+  if (conv[2] < 2 || conv[3] < 2) fail(op, "the convolution's output " + shape_str(conv) + " is smaller than the 2x2 window");
+  return conv;
+}
 }  // namespace
+
+Napi::Value BackendWrap::ConvPoolForward(const Napi::CallbackInfo& info) {
+  static const char* op = "convPoolForward";
+  return guard(info.Env(), [&] {
+    TensorRef x = arg(info, 0, op, "x"), w = arg(info, 1, op, "w"), b = arg(info, 2, op, "b"),
+              conv = arg(info, 3, op, "conv"), pooled = arg(info, 4, op, "pooled"), y = arg(info, 5, op, "y");
+    const Shape cs = conv_pool_shapes(op, x, w);
+    const Shape ps{cs[0], cs[1], cs[2] / 2, cs[3] / 2};
+    expect_shape(op, "b", b, {w.dim(0)});
+    expect_shape(op, "conv", conv, cs);
+    expect_shape(op, "pooled", pooled, ps);
+    expect_shape(op, "y", y, ps);
+    return enqueue(info.Env(), op, [=](Device& d) { d.conv_pool_forward(x, w, b, conv, pooled, y); });
+  });
+}
+
+Napi::Value BackendWrap::ConvPoolBackward(const Napi::CallbackInfo& info) {
+  static const char* op = "convPoolBackward";
+  return guard(info.Env(), [&] {
+    TensorRef x = arg(info, 0, op, "x"), w = arg(info, 1, op, "w"), conv = arg(info, 2, op, "conv"),
+              pooled = arg(info, 3, op, "pooled"), y = arg(info, 4, op, "y"), dy = arg(info, 5, op, "dy"),
+              dpooled = arg(info, 6, op, "dpooled"), dconv = arg(info, 7, op, "dconv");
+    TensorRef dx_s;
+    const TensorRef* dx = optional_arg(info, 8, op, "dx", dx_s);
+    TensorRef dw = arg(info, 9, op, "dw"), db = arg(info, 10, op, "db");
+    const Shape cs = conv_pool_shapes(op, x, w);
+    const Shape ps{cs[0], cs[1], cs[2] / 2, cs[3] / 2};
+    expect_shape(op, "conv", conv, cs);
+    expect_shape(op, "pooled", pooled, ps);
+    expect_shape(op, "y", y, ps);
+    expect_numel(op, "dy", dy, numel_of(ps));
+    expect_shape(op, "dpooled", dpooled, ps);
+    expect_shape(op, "dconv", dconv, cs);
+    if (dx) expect_shape(op, "dx", *dx, x.shape);
+    expect_shape(op, "dw", dw, w.shape);
+    expect_shape(op, "db", db, {w.dim(0)});
+    const bool has_dx = dx != nullptr;
+    return enqueue(info.Env(), op, [=](Device& d) {
+      d.conv_pool_backward(x, w, conv, pooled, y, dy, dpooled, dconv, has_dx ? &dx_s : nullptr, dw, db);
+    });
+  });
+}
 
 Napi::Value BackendWrap::MaxPoolBiasTanhForward(const Napi::CallbackInfo& info) {
   static const char* op = "maxPoolBiasTanhForward";

@@ -68,6 +68,8 @@ class BackendWrap : public Napi::ObjectWrap<BackendWrap> {
   Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info);
   Napi::Value Conv2dBackwardFilter(const Napi::CallbackInfo& info);
   Napi::Value Conv2dBackward(const Napi::CallbackInfo& info);
+  Napi::Value ConvPoolForward(const Napi::CallbackInfo& info);
+  Napi::Value ConvPoolBackward(const Napi::CallbackInfo& info);
   Napi::Value MaxPoolBiasTanhForward(const Napi::CallbackInfo& info);
   Napi::Value MaxPoolBiasTanhBackward(const Napi::CallbackInfo& info);
   Napi::Value MaxPoolForward(const Napi::CallbackInfo& info);

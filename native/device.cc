@@ -42,6 +42,19 @@ void Device::maxpool_bias_tanh_backward(const TensorRef& x, const TensorRef& poo
   maxpool2x2_backward(x, pooled, dpooled, dx);
 }
 
+void Device::conv_pool_forward(const TensorRef& x, const TensorRef& w, const TensorRef& b, const TensorRef& conv,
+                               const TensorRef& pooled, const TensorRef& y) {
+  conv2d_forward(x, w, conv);
+  maxpool_bias_tanh_forward(conv, b, pooled, y);
+}
+
+void Device::conv_pool_backward(const TensorRef& x, const TensorRef& w, const TensorRef& conv, const TensorRef& pooled,
+                                const TensorRef& y, const TensorRef& dy, const TensorRef& dpooled, const TensorRef& dconv,
+                                const TensorRef* dx, const TensorRef& dw, const TensorRef& db) {
+  maxpool_bias_tanh_backward(conv, pooled, y, dy, dpooled, db, dconv);
+  conv2d_backward(x, w, dconv, dx, dw);
+}
+
 void Device::conv2d_backward(const TensorRef& x, const TensorRef& w, const TensorRef& dy, const TensorRef* dx,
                              const TensorRef& dw) {
   conv2d_backward_filter(x, dy, dw);

@@ -147,6 +147,19 @@ class Device : public std::enable_shared_from_this<Device> {
   virtual void maxpool_bias_tanh_backward(const TensorRef& x, const TensorRef& pooled, const TensorRef& y,
                                           const TensorRef& dy, const TensorRef& dpooled, const TensorRef& db,
                                           const TensorRef& dx);
+  /// The forward of a whole LeNetConvPoolLayer: y = tanh(maxpool2x2(conv(x, w)) + b).
+  /// `conv` ([N,K,OH,OW]) and `pooled` ([N,K,OH/2,OW/2]) keep what conv_pool_backward needs; their
+  /// contents are the backend's business (the default keeps the conv output and the pooled
+  /// values; the CPU keeps the pooled values and each window's argmax, and never writes the
+  /// convolution's output to memory).
+  virtual void conv_pool_forward(const TensorRef& x, const TensorRef& w, const TensorRef& b, const TensorRef& conv,
+                                 const TensorRef& pooled, const TensorRef& y);
+  /// Its backward, after conv_pool_forward with the same tensors: from dy (the gradient at y,
+  /// any shape of y's size) writes dw, db and, when given, dx. dpooled and dconv are scratch.
+  virtual void conv_pool_backward(const TensorRef& x, const TensorRef& w, const TensorRef& conv, const TensorRef& pooled,
+                                  const TensorRef& y, const TensorRef& dy, const TensorRef& dpooled,
+                                  const TensorRef& dconv, const TensorRef* dx, const TensorRef& dw,
+                                  const TensorRef& db);
   /// dw = conv2d_backward_filter(x, dy) and, when dx is given, dx = conv2d_backward_data(dy, w).
   virtual void conv2d_backward(const TensorRef& x, const TensorRef& w, const TensorRef& dy, const TensorRef* dx,
                                const TensorRef& dw);

@@ -55,6 +55,16 @@ struct ConvDims {
   int64_t ohw() const { return oh * ow; }
 };
 
+// Copies a short run of floats (8 to 64 here). Inlined loops: a memcpy call per run costs more
+// than the copy itself for these lengths.
+inline void copy_run(const float* __restrict src, float* __restrict dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+}
+
+inline void add_run(const float* __restrict src, float* __restrict dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+
 // A label stored as a float, checked to be a class index (a bad one would index out of bounds).
 int64_t checked_label(float v, int64_t row, int64_t classes) {
   if (!(v >= 0.0f) || v >= static_cast<float>(classes) || v != static_cast<float>(static_cast<int64_t>(v)))
@@ -136,8 +146,7 @@ class CpuDevice final : public Device {
         // [K, B*OHW] -> y[b, k, :]
         for (int64_t b = 0; b < nb; ++b)
           for (int64_t k = 0; k < d.k; ++k)
-            std::memcpy(yp + ((b0 + b) * d.k + k) * d.ohw(), out + k * cols + b * d.ohw(),
-                        d.ohw() * sizeof(float));
+            copy_run(out + k * cols + b * d.ohw(), yp + ((b0 + b) * d.k + k) * d.ohw(), d.ohw());
       }
     });
   }
@@ -153,6 +162,92 @@ class CpuDevice final : public Device {
   void conv2d_backward(const TensorRef& x, const TensorRef& w, const TensorRef& dy, const TensorRef* dx,
                        const TensorRef& dw) override {
     conv_backward(conv_dims(x, w), x.data(), w.data(), dy.data(), dx ? dx->data() : nullptr, dw.data());
+  }
+
+  // ---- a whole conv-pool layer, fused ----
+
+  // Per chunk of samples: im2col, GEMM, then each output plane is pooled straight from the GEMM's
+  // (cache-hot) output: the pooled values go to `pooled`, the first-maximum offsets to `conv`
+  // (as floats), and tanh(pooled + b) to y. The convolution's output never goes to memory.
+  void conv_pool_forward(const TensorRef& x, const TensorRef& w, const TensorRef& b, const TensorRef& conv,
+                         const TensorRef& pooled, const TensorRef& y) override {
+    const ConvDims d = conv_dims(x, w);
+    const int64_t parea = (d.oh / 2) * (d.ow / 2);
+    const float* xp = x.data();
+    const float* wp = w.data();
+    const float* bp = b.data();
+    float* am = conv.data();
+    float* pp = pooled.data();
+    float* yp = y.data();
+    const int64_t chunk = chunk_samples(d);
+    pool_.parallel_for(d.n, [&](int worker, int64_t n0, int64_t n1) {
+      Scratch& s = scratch_[worker];
+      for (int64_t b0 = n0; b0 < n1; b0 += chunk) {
+        const int64_t nb = std::min(chunk, n1 - b0);
+        const int64_t cols = nb * d.ohw();
+        float* col = s.get(s.col, d.ckk() * cols);
+        float* out = s.get(s.out, d.k * cols);
+        im2col(d, xp, b0, nb, col);
+        sgemm(false, false, d.k, cols, d.ckk(), 1.0f, wp, d.ckk(), col, cols, 0.0f, out, cols);
+        for (int64_t i = 0; i < nb; ++i)
+          for (int64_t k = 0; k < d.k; ++k) {
+            const int64_t o = ((b0 + i) * d.k + k) * parea;
+            kernels::maxpool2x2_argmax(out + k * cols + i * d.ohw(), d.oh, d.ow, pp + o, am + o);
+            kernels::bias_tanh(pp + o, bp[k], yp + o, parea);
+          }
+      }
+    });
+  }
+
+  // Per chunk: dpooled = dy * (1 - y^2) and its per-filter sums (db); the gradient at the
+  // convolution's output is built directly in the chunk's GEMM layout from the saved argmax
+  // offsets; then dw and dx as in conv_backward.
+  void conv_pool_backward(const TensorRef& x, const TensorRef& w, const TensorRef& conv, const TensorRef& /*pooled*/,
+                          const TensorRef& y, const TensorRef& dy, const TensorRef& dpooled, const TensorRef& /*dconv*/,
+                          const TensorRef* dx, const TensorRef& dw, const TensorRef& db) override {
+    const ConvDims d = conv_dims(x, w);
+    const int64_t parea = (d.oh / 2) * (d.ow / 2);
+    const float* xp = x.data();
+    const float* wp = w.data();
+    const float* am = conv.data();
+    const float* yp = y.data();
+    const float* g = dy.data();
+    float* dp = dpooled.data();
+    float* dxp = dx ? dx->data() : nullptr;
+    const int64_t chunk = chunk_samples(d);
+    const int64_t wsize = d.k * d.ckk();
+    pool_.parallel_for(d.n, [&](int worker, int64_t n0, int64_t n1) {
+      Scratch& s = scratch_[worker];
+      float* accw = s.get(s.acc, wsize);
+      float* accb = s.get(s.acc2, d.k);
+      std::fill(accb, accb + d.k, 0.0f);
+      bool first = true;
+      for (int64_t b0 = n0; b0 < n1; b0 += chunk) {
+        const int64_t nb = std::min(chunk, n1 - b0);
+        const int64_t cols = nb * d.ohw();
+        float* gc = s.get(s.out, d.k * cols);
+        float* col = s.get(s.col, d.ckk() * cols);
+        std::fill(gc, gc + d.k * cols, 0.0f);
+        for (int64_t i = 0; i < nb; ++i)
+          for (int64_t k = 0; k < d.k; ++k) {
+            const int64_t o = ((b0 + i) * d.k + k) * parea;
+            kernels::tanh_backward(yp + o, g + o, dp + o, parea);
+            accb[k] += kernels::sum(dp + o, parea);
+            float* plane = gc + k * cols + i * d.ohw();
+            for (int64_t q = 0; q < parea; ++q) plane[static_cast<int64_t>(am[o + q])] = dp[o + q];
+          }
+        im2col(d, xp, b0, nb, col);
+        sgemm(false, true, d.k, d.ckk(), cols, 1.0f, gc, cols, col, cols, first ? 0.0f : 1.0f, accw, d.ckk());
+        first = false;
+        if (dxp) {
+          sgemm(true, false, d.ckk(), cols, d.k, 1.0f, wp, d.ckk(), gc, cols, 0.0f, col, cols);
+          col2im(d, col, b0, nb, dxp);
+        }
+      }
+      if (first) std::fill(accw, accw + wsize, 0.0f);
+    });
+    reduce_partials(d.n, wsize, dw.data(), [](Scratch& s) { return s.acc.data(); });
+    reduce_partials(d.n, d.k, db.data(), [](Scratch& s) { return s.acc2.data(); });
   }
 
   // ---- pooling ----
@@ -348,7 +443,7 @@ class CpuDevice final : public Device {
  private:
   // Per-worker scratch buffers, grown on demand and kept for the device's lifetime.
   struct Scratch {
-    std::vector<float> col, out, acc;
+    std::vector<float> col, out, acc, acc2;
     static float* get(std::vector<float>& v, int64_t n) {
       if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
       return v.data();
@@ -408,7 +503,7 @@ class CpuDevice final : public Device {
             const float* plane = x + ((b0 + b) * d.c + c) * d.h * d.w;
             float* dst = row + b * d.ohw();
             for (int64_t oh = 0; oh < d.oh; ++oh)
-              std::memcpy(dst + oh * d.ow, plane + (oh + i) * d.w + j, d.ow * sizeof(float));
+              copy_run(plane + (oh + i) * d.w + j, dst + oh * d.ow, d.ow);
           }
         }
   }
@@ -424,11 +519,7 @@ class CpuDevice final : public Device {
           for (int64_t b = 0; b < nb; ++b) {
             float* plane = dx + ((b0 + b) * d.c + c) * d.h * d.w;
             const float* src = row + b * d.ohw();
-            for (int64_t oh = 0; oh < d.oh; ++oh) {
-              float* out = plane + (oh + i) * d.w + j;
-              const float* in = src + oh * d.ow;
-              for (int64_t ow = 0; ow < d.ow; ++ow) out[ow] += in[ow];
-            }
+            for (int64_t oh = 0; oh < d.oh; ++oh) add_run(src + oh * d.ow, plane + (oh + i) * d.w + j, d.ow);
           }
         }
   }
@@ -438,8 +529,7 @@ class CpuDevice final : public Device {
     const int64_t cols = nb * d.ohw();
     for (int64_t b = 0; b < nb; ++b)
       for (int64_t k = 0; k < d.k; ++k)
-        std::memcpy(g + k * cols + b * d.ohw(), dy + ((b0 + b) * d.k + k) * d.ohw(),
-                    d.ohw() * sizeof(float));
+        copy_run(dy + ((b0 + b) * d.k + k) * d.ohw(), g + k * cols + b * d.ohw(), d.ohw());
   }
 
   // out = sum over the workers that took part in a parallel_for of length n of their partials.

@@ -82,47 +82,53 @@ LENET_CLONES void maxpool2x2(const float* x, int64_t h, int64_t w, float* y) {
 }
 
 LENET_CLONES void maxpool2x2_bias_tanh(const float* x, int64_t h, int64_t w, float b, float* pooled, float* y) {
-  const int64_t oh = h / 2, ow = w / 2;
-  for (int64_t i = 0; i < oh; ++i) {
-    const float* r0 = x + 2 * i * w;
-    const float* r1 = r0 + w;
-    float* p = pooled + i * ow;
-    float* out = y + i * ow;
-    for (int64_t j = 0; j < ow; ++j) {
-      const float m = max4(r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]);
-      p[j] = m;
-      out[j] = tanh_approx(m + b);
-    }
-  }
+  // Two passes over the (small, cached) plane: pooling, then the vectorized tanh over all of it.
+  maxpool2x2(x, h, w, pooled);
+  const int64_t n = (h / 2) * (w / 2);
+  for (int64_t i = 0; i < n; ++i) y[i] = tanh_approx(pooled[i] + b);
 }
 
-LENET_CLONES void maxpool2x2_backward(const float* x, const float* y, const float* g, int64_t h, int64_t w, float* dx) {
+// Scalar by design: the window's first maximum is found with integer arithmetic on the
+// comparisons (no branches to mispredict: ties are common where MNIST's background is flat), and
+// one store per window goes into rows zeroed just before. Measured 2-3x faster than four selects
+// per window; the loop is memory-bound at that point.
+void maxpool2x2_backward(const float* x, const float* y, const float* g, int64_t h, int64_t w, float* dx) {
   const int64_t oh = h / 2, ow = w / 2;
   for (int64_t i = 0; i < oh; ++i) {
     const float* r0 = x + 2 * i * w;
     const float* r1 = r0 + w;
     float* d0 = dx + 2 * i * w;
-    float* d1 = d0 + w;
+    std::fill(d0, d0 + 2 * w, 0.0f);
     const float* yi = y + i * ow;
     const float* gi = g + i * ow;
     for (int64_t j = 0; j < ow; ++j) {
-      const float m = yi[j], gj = gi[j];
-      // Exactly one of the four takes the gradient: the first (row-major) equal to the max.
-      const bool a = r0[2 * j] == m;
-      const bool b = !a && r0[2 * j + 1] == m;
-      const bool c = !a && !b && r1[2 * j] == m;
-      const bool d = !a && !b && !c;
-      d0[2 * j] = a ? gj : 0.0f;
-      d0[2 * j + 1] = b ? gj : 0.0f;
-      d1[2 * j] = c ? gj : 0.0f;
-      d1[2 * j + 1] = d ? gj : 0.0f;
-    }
-    if (w & 1) {
-      d0[w - 1] = 0.0f;
-      d1[w - 1] = 0.0f;
+      const float m = yi[j];
+      const int a = r0[2 * j] == m, b = r0[2 * j + 1] == m, c = r1[2 * j] == m;
+      const int k = (1 - a) * (1 + (1 - b) * (1 + (1 - c)));  // 0, 1, 2 or 3: the first maximum
+      d0[2 * j + (k & 1) + (k >> 1) * w] = gi[j];
     }
   }
   if (h & 1) std::fill(dx + (h - 1) * w, dx + h * w, 0.0f);
+}
+
+void maxpool2x2_argmax(const float* x, int64_t h, int64_t w, float* pooled, float* argmax) {
+  const int64_t oh = h / 2, ow = w / 2;
+  for (int64_t i = 0; i < oh; ++i) {
+    const float* r0 = x + 2 * i * w;
+    const float* r1 = r0 + w;
+    for (int64_t j = 0; j < ow; ++j) {
+      const float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+      const float m = max4(a, b, c, d);
+      const int ea = a == m, eb = b == m, ec = c == m;
+      const int k = (1 - ea) * (1 + (1 - eb) * (1 + (1 - ec)));  // the first maximum, branch-free
+      pooled[i * ow + j] = m;
+      argmax[i * ow + j] = static_cast<float>((2 * i + (k >> 1)) * w + 2 * j + (k & 1));
+    }
+  }
+}
+
+LENET_CLONES void copy(const float* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
 }
 
 }  // namespace lenet::cpu::kernels

@@ -28,6 +28,11 @@ void axpy(float a, const float* x, float* y, int64_t n);
 void scale(float a, float* x, int64_t n);
 /// y[i] += x[i].
 void add(const float* x, float* y, int64_t n);
+/// One plane: pooled = maxpool2x2(x) and argmax[i] = the offset in x (as a float) of the
+/// window's first maximum.
+void maxpool2x2_argmax(const float* x, int64_t h, int64_t w, float* pooled, float* argmax);
+/// dst[i] = src[i] for short runs (inlined vector copies beat memcpy calls on 8-64 floats).
+void copy(const float* src, float* dst, int64_t n);
 
 /// One plane: y[i,j] = max of x[2i..2i+1, 2j..2j+1] for i < h/2, j < w/2.
 void maxpool2x2(const float* x, int64_t h, int64_t w, float* y);

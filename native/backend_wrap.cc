@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <utility>
 #include <string>
@@ -22,6 +23,8 @@ namespace lenet {
 struct Completion {
   std::vector<float> data;
   bool ran = false;
+  /// For a sync: blocks until the device has finished (see Device::fence); may be empty.
+  std::function<void()> fence;
 };
 
 namespace {
@@ -93,7 +96,16 @@ class WaitWorker : public Napi::AsyncWorker {
 
   Napi::Promise promise() { return deferred_.Promise(); }
 
-  void Execute() override { state_->executor->wait_for(seq_); }
+  void Execute() override {
+    state_->executor->wait_for(seq_);
+    if (done_->ran && done_->fence) {
+      try {
+        done_->fence();
+      } catch (const std::exception& e) {
+        SetError(e.what());
+      }
+    }
+  }
 
   void OnOK() override {
     Napi::Env env = Env();
@@ -328,7 +340,7 @@ std::pair<uint64_t, std::shared_ptr<Completion>> BackendWrap::queue_wait(const c
     });
   } else {
     seq = state_->executor->enqueue(op, [device, done] {
-      device->synchronize();
+      done->fence = device->fence();
       done->ran = true;
     });
   }
@@ -346,6 +358,7 @@ Napi::Value BackendWrap::wait_async(Napi::Env env, const char* op, const TensorR
 Napi::Value BackendWrap::wait_sync(Napi::Env env, const char* op, const TensorRef* src) {
   auto [seq, done] = queue_wait(op, src);
   state_->executor->wait_for(seq);
+  if (done->ran && done->fence) done->fence();
   if (auto error = completion_error(*state_->executor, *done)) throw make_error(env, *error, "LENET_NATIVE");
   if (!src) return env.Undefined();
   auto out = Napi::Float32Array::New(env, done->data.size());

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -115,6 +116,14 @@ class Device : public std::enable_shared_from_this<Device> {
   virtual void copy(const TensorRef& src, const TensorRef& dst) = 0;
   /// @brief Waits until all work issued to the device so far has completed (CUDA: stream sync).
   virtual void synchronize() = 0;
+  /// @brief Marks the work issued so far and returns a callable that blocks until it is done.
+  /// The callable runs on the waiting thread, not the executor, so the executor keeps feeding the
+  /// device meanwhile (CUDA: an event recorded on the stream). Empty when the work is already
+  /// done once the executor gets here (the CPU).
+  virtual std::function<void()> fence() {
+    synchronize();
+    return {};
+  }
 
   // -- convolution: x [N,C,H,W], w [K,C,KH,KW], y [N,K,H-KH+1,W-KW+1] --
   virtual void conv2d_forward(const TensorRef& x, const TensorRef& w, const TensorRef& y) = 0;

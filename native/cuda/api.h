@@ -37,7 +37,8 @@
 // typedefs are the very same types as NVIDIA's. Redeclaring an incomplete struct is harmless.
 struct CUstream_st;             // cudaStream_t (driver_types.h)
 struct CUlib_st;                // cudaLibrary_t (driver_types.h, CUDA >= 12.0)
-struct CUkern_st;               // cudaKernel_t (driver_types.h, CUDA >= 12.0)
+struct CUkern_st;
+struct CUevent_st;               // cudaKernel_t (driver_types.h, CUDA >= 12.0)
 struct cublasContext;           // cublasHandle_t (cublas_api.h)
 struct cudnnContext;            // cudnnHandle_t (cudnn_graph.h / cudnn_ops_infer.h)
 struct cudnnTensorStruct;       // cudnnTensorDescriptor_t
@@ -58,6 +59,8 @@ using cudaStream_t = ::CUstream_st*;
 using cudaLibrary_t = ::CUlib_st*;
 /// @brief A kernel of a loaded library; cast to `const void*` to pass it to cudaLaunchKernel.
 using cudaKernel_t = ::CUkern_st*;
+/// @brief A CUDA event (same type as ::cudaEvent_t): a point in a stream to wait for.
+using cudaEvent_t = ::CUevent_st*;
 
 /// @brief cudaError_t: the runtime's status codes (only those we name; any value may come back).
 ///
@@ -122,6 +125,10 @@ enum class cudaLibraryOption : int {};
 constexpr unsigned int kCudaStreamDefault = 0x00;
 /// @brief The stream does not synchronize with the legacy default stream.
 constexpr unsigned int kCudaStreamNonBlocking = 0x01;
+/// @brief cudaEventCreateWithFlags flag: waiting threads sleep instead of spinning.
+constexpr unsigned int kCudaEventBlockingSync = 0x01;
+/// @brief cudaEventCreateWithFlags flag: the event records no timestamp (cheaper).
+constexpr unsigned int kCudaEventDisableTiming = 0x02;
 
 /// @brief Grid/block dimensions, layout-identical to ::dim3 (three unsigned ints, passed by
 /// value to cudaLaunchKernel in the same registers). Defaults to 1 like the real one.
@@ -186,6 +193,14 @@ using PFN_cudaStreamCreateWithFlags = cudaError_t (*)(cudaStream_t* stream, unsi
 using PFN_cudaStreamDestroy = cudaError_t (*)(cudaStream_t stream);
 /// @brief cudaStreamSynchronize(cudaStream_t): blocks until the stream's work is done.
 using PFN_cudaStreamSynchronize = cudaError_t (*)(cudaStream_t stream);
+/// @brief cudaEventCreateWithFlags(cudaEvent_t*, unsigned flags), flags kCudaEvent*.
+using PFN_cudaEventCreateWithFlags = cudaError_t (*)(cudaEvent_t* event, unsigned int flags);
+/// @brief cudaEventRecord(event, stream): the event completes when the stream's work so far has.
+using PFN_cudaEventRecord = cudaError_t (*)(cudaEvent_t event, cudaStream_t stream);
+/// @brief cudaEventSynchronize(event): blocks until the event has completed.
+using PFN_cudaEventSynchronize = cudaError_t (*)(cudaEvent_t event);
+/// @brief cudaEventDestroy(event).
+using PFN_cudaEventDestroy = cudaError_t (*)(cudaEvent_t event);
 /// @brief cudaLibraryLoadData(&lib, fatbin/cubin/PTX image, jit options, jit values, count,
 /// library options, library values, count) (CUDA >= 12.0).
 using PFN_cudaLibraryLoadData = cudaError_t (*)(cudaLibrary_t* library, const void* code,
@@ -702,6 +717,10 @@ using PFN_cudnnAddTensor =
   X(cudaStreamCreateWithFlags)    \
   X(cudaStreamDestroy)            \
   X(cudaStreamSynchronize)        \
+  X(cudaEventCreateWithFlags)     \
+  X(cudaEventRecord)              \
+  X(cudaEventSynchronize)         \
+  X(cudaEventDestroy)             \
   X(cudaLibraryLoadData)          \
   X(cudaLibraryUnload)            \
   X(cudaLibraryGetKernel)         \

@@ -11,6 +11,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -279,6 +280,24 @@ class CudaDevice final : public Device {
   void synchronize() override {
     bind();
     LENET_CUDART(cudaStreamSynchronize, stream_);
+  }
+
+  std::function<void()> fence() override {
+    bind();
+    cudaEvent_t event = nullptr;
+    LENET_CUDART(cudaEventCreateWithFlags, &event, kCudaEventBlockingSync | kCudaEventDisableTiming);
+    const cudaError_t st = cudart().cudaEventRecord(event, stream_);
+    if (st != cudaError_t::cudaSuccess) {
+      cudart().cudaEventDestroy(event);
+      check_cuda(st, "cudaEventRecord");
+    }
+    auto self = shared_from_this();  // the waiter may outlive every other owner
+    return [self, event, device = options_.device] {
+      cudart().cudaSetDevice(device);
+      const cudaError_t wait = cudart().cudaEventSynchronize(event);
+      cudart().cudaEventDestroy(event);
+      check_cuda(wait, "cudaEventSynchronize");
+    };
   }
 
   // ---- convolution ----

@@ -99,6 +99,7 @@ struct Real<R (*)(A...)> {
 static_assert(std::is_same_v<L::cudaStream_t, ::cudaStream_t>, "cudaStream_t");
 static_assert(std::is_same_v<L::cudaLibrary_t, ::cudaLibrary_t>, "cudaLibrary_t");
 static_assert(std::is_same_v<L::cudaKernel_t, ::cudaKernel_t>, "cudaKernel_t");
+static_assert(std::is_same_v<L::cudaEvent_t, ::cudaEvent_t>, "cudaEvent_t");
 
 LENET_MAP_TYPE(L::cudaError_t, ::cudaError_t)
 LENET_MAP_TYPE(L::cudaMemcpyKind, ::cudaMemcpyKind)
@@ -150,6 +151,8 @@ LENET_CHECK_VALUE(cudaDeviceAttr, cudaDevAttrMaxSharedMemoryPerBlockOptin)
 
 static_assert(L::kCudaStreamDefault == cudaStreamDefault, "cudaStreamDefault");
 static_assert(L::kCudaStreamNonBlocking == cudaStreamNonBlocking, "cudaStreamNonBlocking");
+static_assert(L::kCudaEventBlockingSync == cudaEventBlockingSync, "cudaEventBlockingSync");
+static_assert(L::kCudaEventDisableTiming == cudaEventDisableTiming, "cudaEventDisableTiming");
 
 // dim3 travels by value through cudaLaunchKernel: same members at the same places, and as
 // trivially copyable as the real one (so both are passed in registers the same way).

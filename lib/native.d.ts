@@ -99,6 +99,8 @@ export interface NativeCudaStatus {
 /** What the addon was built with. */
 export interface NativeBuildInfo {
   openblas: boolean;
+  /** The CUDA backend is compiled in (it always is: the libraries are loaded at run time). */
+  cuda: boolean;
   defaultGemm: string;
   buildSystem?: string;
   compiler: string;

@@ -112,6 +112,8 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
   o.Set("openblas", Napi::Boolean::New(env, cpu::have_openblas()));
+  // The CUDA backend is always compiled in: it loads the CUDA libraries at run time.
+  o.Set("cuda", Napi::Boolean::New(env, true));
   o.Set("defaultGemm", Napi::String::New(env, cpu::gemm_description(cpu::default_gemm())));
 #ifdef LENET_BUILD_SYSTEM
   o.Set("buildSystem", Napi::String::New(env, LENET_BUILD_SYSTEM));

@@ -23,6 +23,7 @@
         "NAPI_VERSION=8",
         "NODE_ADDON_API_DISABLE_DEPRECATED",
         "NODE_ADDON_API_CPP_EXCEPTIONS",
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
         "LENET_BUILD_SYSTEM=\"node-gyp\""
       ],
       "cflags!": ["-fno-exceptions"],

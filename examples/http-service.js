@@ -38,17 +38,21 @@ function readBody(req, limit) {
       reject(new HttpError(413, `body of ${declared} bytes is over the ${limit}-byte limit`));
       return;
     }
-    const chunks = [];
+    let chunks = [];
     let size = 0;
-    req.on('data', (chunk) => {
+    const onData = (chunk) => {
       size += chunk.length;
       if (size > limit) {
+        // Stop collecting but keep reading (and discarding) so the 413 reaches the client.
+        chunks = [];
+        req.removeListener('data', onData);
+        req.resume();
         reject(new HttpError(413, `body is over the ${limit}-byte limit`));
-        req.destroy();
         return;
       }
       chunks.push(chunk);
-    });
+    };
+    req.on('data', onData);
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
@@ -60,7 +64,7 @@ function parseImages(body, maxImages) {
   if (!Array.isArray(images)) {
     throw new HttpError(400, 'body must be a JSON array of 784 pixel values, an array of such arrays, or { "images": ... }');
   }
-  if (images.length > 0 && typeof images[0] === 'number') images = [images];
+  if (images.length > 0 && !Array.isArray(images[0])) images = [images]; // one image
   if (images.length === 0) throw new HttpError(400, 'no images in the body');
   if (images.length > maxImages) throw new HttpError(413, `${images.length} images in one request; the limit is ${maxImages}`);
   const pixels = new Float32Array(images.length * PIXELS);

@@ -29,7 +29,11 @@ export function loadAddon(): NativeAddon {
   if (cached) return cached;
   const search = addonSearchPath();
   try {
-    cached = bindings({ bindings: 'lenet_cudnn.node', module_root: ROOT, try: search }) as NativeAddon;
+    const loaded = bindings({ bindings: 'lenet_cudnn.node', module_root: ROOT, try: search }) as Partial<NativeAddon>;
+    if (typeof loaded?.createCpuBackend !== 'function' || typeof loaded.cudaAvailable !== 'function') {
+      throw new Error(`${(loaded as { path?: string })?.path ?? search.join(', ')} is not the lenet-cudnn addon (it has no createCpuBackend/cudaAvailable)`);
+    }
+    cached = loaded as NativeAddon;
     return cached;
   } catch (err) {
     const e = err as Error & { tries?: string[] };

@@ -7,6 +7,7 @@
  * stream); `await backend.sync()` or `tensor.read()` waits for results without blocking Node's
  * event loop.
  */
+import { isFloat32Array, isUint8Array } from 'util/types';
 import { loadAddon } from './addon';
 import type { NativeBackend, NativeCounters, NativeTensor } from './native';
 import { ShapeError, Tensor, checkShape, describe, shapeText, sizeOf } from './tensor';
@@ -156,7 +157,7 @@ export class Backend {
   /** A new tensor holding `data` (Float32Array, or Uint8Array converted to float) times `scale`. */
   tensor(shape: readonly number[], data: Float32Array | Uint8Array, scale = 1): Tensor {
     checkShape(shape, 'tensor');
-    if (!(data instanceof Float32Array || data instanceof Uint8Array)) {
+    if (!isFloat32Array(data) && !isUint8Array(data)) {
       throw new TypeError(`tensor: data must be a Float32Array or a Uint8Array, got ${describe(data)}`);
     }
     if (data.length !== sizeOf(shape)) {

@@ -3,6 +3,7 @@
  * `LogisticRegression` — with one training step (forward, backward, SGD update) that runs
  * entirely on the backend, inference on any batch size, and safetensors checkpoints.
  */
+import { isFloat32Array, isUint8Array } from 'util/types';
 import type { Backend } from './backend';
 import { HiddenLayer, LeNetConvPoolLayer, LogisticRegression, type Parameter, ParameterArena } from './layers';
 import { RandomState } from './rng';
@@ -234,11 +235,11 @@ export class LeNet5 {
       this.checkImages(images);
       if (images.backend !== this.backend) throw new Error(`${op}: images are on another backend than the model`);
       count = images.shape[0];
-    } else if (images instanceof Float32Array || images instanceof Uint8Array) {
+    } else if (isFloat32Array(images) || isUint8Array(images)) {
       if (images.length === 0 || images.length % pixels !== 0) {
         throw new ShapeError(`${op}: images has ${images.length} values, expected a positive multiple of ${pixels} (${side}x${side} pixels per image)`);
       }
-      if (images instanceof Float32Array) {
+      if (isFloat32Array(images)) {
         for (let i = 0; i < images.length; i++) {
           if (!Number.isFinite(images[i])) throw new RangeError(`${op}: images[${i}] is ${images[i]}; pixels must be finite (scaled to [0, 1])`);
         }
@@ -275,7 +276,7 @@ export class LeNet5 {
           const x =
             images instanceof Tensor
               ? images.slice(start, n)
-              : backend.tensor(model.inputShape(n), images.subarray(start * pixels, (start + n) * pixels), images instanceof Uint8Array ? 1 / 255 : 1);
+              : backend.tensor(model.inputShape(n), images.subarray(start * pixels, (start + n) * pixels), isUint8Array(images) ? 1 / 255 : 1);
           const y = labelTensor ? labelTensor.slice(start, n) : null;
           yield { start, count: n, images: x, labels: y, release: () => { x.dispose(); y?.dispose(); } };
         }

@@ -16,6 +16,7 @@
  * thrown.
  */
 
+import { isFloat32Array } from 'util/types';
 import { randomBytes } from 'crypto';
 import { promises as fsp } from 'fs';
 import { endianness } from 'os';
@@ -157,7 +158,7 @@ export function encodeSafetensors(
         `tensor ${label(t.name)}: shape ${preview(t.shape)} must be an array of non-negative integers`,
       );
     }
-    if (!(t.data instanceof Float32Array)) {
+    if (!isFloat32Array(t.data)) {
       throw new TypeError(`tensor ${label(t.name)}: data must be a Float32Array`);
     }
     if (elementCount(t.shape) !== BigInt(t.data.length)) {

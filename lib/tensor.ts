@@ -2,6 +2,7 @@
  * `Tensor`: a float32, row-major (NCHW) array in a backend's memory (host memory for the CPU
  * backend, device memory for CUDA), with its shape, views, and transfers to and from the host.
  */
+import { isFloat32Array, isUint8Array } from 'util/types';
 import type { Backend } from './backend';
 import type { NativeTensor } from './native';
 
@@ -78,7 +79,7 @@ export class Tensor {
   /** Replaces the contents with `data` (same element count), times `scale` (e.g. 1/255 for pixels). */
   write(data: Float32Array | Uint8Array, scale = 1): this {
     this.assertLive('write');
-    if (!(data instanceof Float32Array || data instanceof Uint8Array)) {
+    if (!isFloat32Array(data) && !isUint8Array(data)) {
       throw new TypeError(`write: data must be a Float32Array or a Uint8Array, got ${describe(data)}`);
     }
     if (data.length !== this.size) {

@@ -209,8 +209,8 @@ export class SGDTrainer {
     if (data.validation.count < 1 || data.test.count < 1) {
       throw new RangeError('SGDTrainer: the validation and test sets must not be empty');
     }
-    signal?.throwIfAborted();
-    const validationFrequency = o.validationFrequency ?? Math.min(batches, Math.floor(o.patience / 2));
+    if (signal?.aborted) throw abortError(signal);
+    const validationFrequency = o.validationFrequency ?? Math.max(1, Math.min(batches, Math.floor(o.patience / 2)));
     const tracker = new PatienceTracker(o);
     const trainStats = backend.zeros([2]);
     const evalStats = backend.zeros([2]);
@@ -218,6 +218,7 @@ export class SGDTrainer {
     const history: EpochRecord[] = [];
     const start = performance.now();
     let testErrorPercent = NaN;
+    let bestValidationErrorPercent = NaN;
     let iteration = 0; // minibatches trained
     let epoch = 0;
     let done = false;
@@ -266,6 +267,7 @@ export class SGDTrainer {
               isBest,
             };
             if (isBest) {
+              bestValidationErrorPercent = v.errorPercent;
               testErrorPercent = (await evaluateSplit(model, data.test, o.batchSize, evalStats)).errorPercent;
               validated.testErrorPercent = testErrorPercent;
               bestThisEpoch = testErrorPercent;
@@ -302,7 +304,7 @@ export class SGDTrainer {
     }
     const wallSeconds = (performance.now() - start) / 1000;
     return {
-      bestValidationErrorPercent: tracker.bestLoss * 100,
+      bestValidationErrorPercent,
       bestIteration: tracker.bestIteration + 1,
       testErrorPercent,
       epochs: epoch,

@@ -28,7 +28,7 @@
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
-      "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-fno-trapping-math", "<!@(node scripts/openblas-gyp.js cflags)"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-fno-trapping-math", "-fno-tree-loop-distribute-patterns", "<!@(node scripts/openblas-gyp.js cflags)"],
       "libraries": ["<!@(node scripts/openblas-gyp.js libs)", "-ldl", "-lpthread"]
     }
   ]

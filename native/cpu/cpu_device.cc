@@ -61,10 +61,6 @@ inline void copy_run(const float* __restrict src, float* __restrict dst, int64_t
   for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
 }
 
-inline void add_run(const float* __restrict src, float* __restrict dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
-}
-
 // A label stored as a float, checked to be a class index (a bad one would index out of bounds).
 int64_t checked_label(float v, int64_t row, int64_t classes) {
   if (!(v >= 0.0f) || v >= static_cast<float>(classes) || v != static_cast<float>(static_cast<int64_t>(v)))
@@ -192,8 +188,7 @@ class CpuDevice final : public Device {
         for (int64_t i = 0; i < nb; ++i)
           for (int64_t k = 0; k < d.k; ++k) {
             const int64_t o = ((b0 + i) * d.k + k) * parea;
-            kernels::maxpool2x2_argmax(out + k * cols + i * d.ohw(), d.oh, d.ow, pp + o, am + o);
-            kernels::bias_tanh(pp + o, bp[k], yp + o, parea);
+            kernels::maxpool2x2_argmax_bias_tanh(out + k * cols + i * d.ohw(), d.oh, d.ow, bp[k], pp + o, am + o, yp + o);
           }
       }
     });
@@ -494,34 +489,14 @@ class CpuDevice final : public Device {
 
   // col[(c*KH+i)*KW+j, b*OHW + oh*OW + ow] = x[b0+b, c, oh+i, ow+j]
   static void im2col(const ConvDims& d, const float* x, int64_t b0, int64_t nb, float* col) {
-    const int64_t cols = nb * d.ohw();
-    for (int64_t c = 0; c < d.c; ++c)
-      for (int64_t i = 0; i < d.kh; ++i)
-        for (int64_t j = 0; j < d.kw; ++j) {
-          float* row = col + ((c * d.kh + i) * d.kw + j) * cols;
-          for (int64_t b = 0; b < nb; ++b) {
-            const float* plane = x + ((b0 + b) * d.c + c) * d.h * d.w;
-            float* dst = row + b * d.ohw();
-            for (int64_t oh = 0; oh < d.oh; ++oh)
-              copy_run(plane + (oh + i) * d.w + j, dst + oh * d.ow, d.ow);
-          }
-        }
+    kernels::im2col(x + b0 * d.c * d.h * d.w, nb, d.c, d.h, d.w, d.kh, d.kw, col);
   }
 
-  // dx[b0+b, c, oh+i, ow+j] += col[(c*KH+i)*KW+j, b*OHW + oh*OW + ow], dx zeroed first.
+  // dx[b0+b, c, oh+i, ow+j] = sum of the col entries that im2col took from there.
   static void col2im(const ConvDims& d, const float* col, int64_t b0, int64_t nb, float* dx) {
-    const int64_t cols = nb * d.ohw();
-    std::fill(dx + b0 * d.c * d.h * d.w, dx + (b0 + nb) * d.c * d.h * d.w, 0.0f);
-    for (int64_t c = 0; c < d.c; ++c)
-      for (int64_t i = 0; i < d.kh; ++i)
-        for (int64_t j = 0; j < d.kw; ++j) {
-          const float* row = col + ((c * d.kh + i) * d.kw + j) * cols;
-          for (int64_t b = 0; b < nb; ++b) {
-            float* plane = dx + ((b0 + b) * d.c + c) * d.h * d.w;
-            const float* src = row + b * d.ohw();
-            for (int64_t oh = 0; oh < d.oh; ++oh) add_run(src + oh * d.ow, plane + (oh + i) * d.w + j, d.ow);
-          }
-        }
+    float* first = dx + b0 * d.c * d.h * d.w;
+    std::fill(first, first + nb * d.c * d.h * d.w, 0.0f);
+    kernels::col2im_add(col, nb, d.c, d.h, d.w, d.kh, d.kw, first);
   }
 
   // g[k, b*OHW + p] = dy[b0+b, k, p]

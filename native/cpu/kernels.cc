@@ -111,20 +111,61 @@ void maxpool2x2_backward(const float* x, const float* y, const float* g, int64_t
   if (h & 1) std::fill(dx + (h - 1) * w, dx + h * w, 0.0f);
 }
 
-void maxpool2x2_argmax(const float* x, int64_t h, int64_t w, float* pooled, float* argmax) {
-  const int64_t oh = h / 2, ow = w / 2;
-  for (int64_t i = 0; i < oh; ++i) {
-    const float* r0 = x + 2 * i * w;
-    const float* r1 = r0 + w;
-    for (int64_t j = 0; j < ow; ++j) {
-      const float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
-      const float m = max4(a, b, c, d);
-      const int ea = a == m, eb = b == m, ec = c == m;
-      const int k = (1 - ea) * (1 + (1 - eb) * (1 + (1 - ec)));  // the first maximum, branch-free
-      pooled[i * ow + j] = m;
-      argmax[i * ow + j] = static_cast<float>((2 * i + (k >> 1)) * w + 2 * j + (k & 1));
+// int32 arithmetic and __restrict let GCC vectorize the window loop (stride-2 loads, blends).
+LENET_CLONES void maxpool2x2_argmax_bias_tanh(const float* __restrict x, int64_t h64, int64_t w64, float b,
+                                               float* __restrict pooled, float* __restrict argmax,
+                                               float* __restrict y) {
+  const int h = static_cast<int>(h64), w = static_cast<int>(w64), oh = h / 2, ow = w / 2;
+  for (int i = 0; i < oh; ++i) {
+    const float* __restrict r0 = x + 2 * i * w;
+    const float* __restrict r1 = r0 + w;
+    float* __restrict p = pooled + i * ow;
+    float* __restrict am = argmax + i * ow;
+    const int base = 2 * i * w;
+    for (int j = 0; j < ow; ++j) {
+      const float a = r0[2 * j], bb = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+      const float m = max4(a, bb, c, d);
+      const int ea = a == m, eb = bb == m, ec = c == m;
+      const int k = (1 - ea) * (1 + (1 - eb) * (1 + (1 - ec)));  // the first maximum: 0..3
+      p[j] = m;
+      am[j] = static_cast<float>(base + 2 * j + (k & 1) + (k >> 1) * w);
     }
   }
+  // tanh over the whole plane at once: rows of 4 to 12 outputs are too short for vector loops.
+  const int n = oh * ow;
+  for (int i = 0; i < n; ++i) y[i] = tanh_approx(pooled[i] + b);
+}
+
+LENET_CLONES void im2col(const float* x, int64_t nb, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                         float* col) {
+  const int64_t oh = h - kh + 1, ow = w - kw + 1, ohw = oh * ow, cols = nb * ohw;
+  for (int64_t ci = 0; ci < c; ++ci)
+    for (int64_t i = 0; i < kh; ++i)
+      for (int64_t j = 0; j < kw; ++j) {
+        float* row = col + ((ci * kh + i) * kw + j) * cols;
+        for (int64_t b = 0; b < nb; ++b) {
+          const float* plane = x + (b * c + ci) * h * w + i * w + j;
+          float* dst = row + b * ohw;
+          for (int64_t r = 0; r < oh; ++r)
+            for (int64_t s = 0; s < ow; ++s) dst[r * ow + s] = plane[r * w + s];
+        }
+      }
+}
+
+LENET_CLONES void col2im_add(const float* col, int64_t nb, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                             float* dx) {
+  const int64_t oh = h - kh + 1, ow = w - kw + 1, ohw = oh * ow, cols = nb * ohw;
+  for (int64_t ci = 0; ci < c; ++ci)
+    for (int64_t i = 0; i < kh; ++i)
+      for (int64_t j = 0; j < kw; ++j) {
+        const float* row = col + ((ci * kh + i) * kw + j) * cols;
+        for (int64_t b = 0; b < nb; ++b) {
+          float* plane = dx + (b * c + ci) * h * w + i * w + j;
+          const float* src = row + b * ohw;
+          for (int64_t r = 0; r < oh; ++r)
+            for (int64_t s = 0; s < ow; ++s) plane[r * w + s] += src[r * ow + s];
+        }
+      }
 }
 
 LENET_CLONES void copy(const float* src, float* dst, int64_t n) {

@@ -28,9 +28,15 @@ void axpy(float a, const float* x, float* y, int64_t n);
 void scale(float a, float* x, int64_t n);
 /// y[i] += x[i].
 void add(const float* x, float* y, int64_t n);
-/// One plane: pooled = maxpool2x2(x) and argmax[i] = the offset in x (as a float) of the
-/// window's first maximum.
-void maxpool2x2_argmax(const float* x, int64_t h, int64_t w, float* pooled, float* argmax);
+/// One plane of the conv-pool epilogue: pooled = maxpool2x2(x), argmax[i] = the offset in x (as a
+/// float) of window i's first maximum, y = tanh(pooled + b).
+void maxpool2x2_argmax_bias_tanh(const float* x, int64_t h, int64_t w, float b, float* pooled, float* argmax,
+                                 float* y);
+/// im2col for `nb` consecutive samples x [nb, c, h, w] and a kh x kw valid convolution:
+/// col[(ci*kh+i)*kw+j, b*oh*ow + r*ow + s] = x[b, ci, r+i, s+j], with oh = h-kh+1, ow = w-kw+1.
+void im2col(const float* x, int64_t nb, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, float* col);
+/// The adjoint of im2col: dx[b, ci, r+i, s+j] += col[...]; dx must be zeroed first.
+void col2im_add(const float* col, int64_t nb, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, float* dx);
 /// dst[i] = src[i] for short runs (inlined vector copies beat memcpy calls on 8-64 floats).
 void copy(const float* src, float* dst, int64_t n);
 

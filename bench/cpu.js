@@ -217,14 +217,27 @@ function epochFigures(rows) {
     say(`| ${r.epoch} | ${fmt(r.val_error_pct)} | ${p ? fmt(p.val_error_pct) : 'n/a'} | ${fmt(r.train_s)} / ${fmt(r.val_s)} | ${p ? `${fmt(p.train_s)} / ${fmt(p.val_s)}` : 'n/a'} |`);
   });
   say();
-  say(`### Where our time goes (epoch 2, per-op totals on the backend thread)`);
+  say(`### Where our time goes (epoch 2: training and validation passes)`);
+  say();
+  say(`Ops, as timed on the backend's executor thread (wall seconds):`);
   say();
   say(`| op | calls | seconds | share |`);
   say(`| --- | ---: | ---: | ---: |`);
-  const ops = Object.entries(us.profile ?? {}).sort((a, b) => b[1].seconds - a[1].seconds);
+  const entries = Object.entries(us.profile ?? {});
+  const ops = entries.filter(([n]) => !n.includes(': ')).sort((a, b) => b[1].seconds - a[1].seconds);
   const total = ops.reduce((s, [, e]) => s + e.seconds, 0);
   for (const [name, e] of ops) say(`| ${name} | ${e.calls} | ${fmt(e.seconds, 3)} | ${fmt((100 * e.seconds) / total, 1)} % |`);
   say();
+  const phases = entries.filter(([n]) => n.includes(': ')).sort((a, b) => b[1].seconds - a[1].seconds);
+  if (phases.length) {
+    const ptotal = phases.reduce((s, [, e]) => s + e.seconds, 0);
+    say(`Phases inside the fused conv-pool ops (CPU seconds, summed over the ${threads} pool threads):`);
+    say();
+    say(`| phase | seconds | share |`);
+    say(`| --- | ---: | ---: |`);
+    for (const [name, e] of phases) say(`| ${name} | ${fmt(e.seconds, 3)} | ${fmt((100 * e.seconds) / ptotal, 1)} % |`);
+    say();
+  }
   say(`## Inference on the 10000 test images (images per second)`);
   say();
   say(`| | batch 500 | batch 1 |`);

@@ -193,7 +193,7 @@ BackendWrap::BackendWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Back
   if (info.Length() != 1 || !info[0].IsExternal())
     throw Napi::TypeError::New(info.Env(), "NativeBackend cannot be constructed directly; use createCpuBackend() or createCudaBackend()");
   auto* init = info[0].As<Napi::External<BackendInit>>().Data();
-  auto executor = std::make_shared<Executor>(init->device->kind());
+  auto executor = std::make_shared<Executor>(init->device->kind(), &init->device->profiler);
   auto& executors = info.Env().GetInstanceData<AddonData>()->executors;
   executors.erase(std::remove_if(executors.begin(), executors.end(), [](auto& w) { return w.expired(); }),
                   executors.end());
@@ -247,14 +247,14 @@ Napi::Value BackendWrap::Pending(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value BackendWrap::SetProfiling(const Napi::CallbackInfo& info) {
-  state_->executor->set_profiling(info.Length() > 0 && info[0].ToBoolean().Value());
+  state_->device->profiler.set_enabled(info.Length() > 0 && info[0].ToBoolean().Value());
   return info.Env().Undefined();
 }
 
 Napi::Value BackendWrap::Profile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
-  for (const auto& [op, entry] : state_->executor->profile()) {
+  for (const auto& [op, entry] : state_->device->profiler.snapshot()) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("calls", Napi::Number::New(env, static_cast<double>(entry.first)));
     o.Set("seconds", Napi::Number::New(env, entry.second));

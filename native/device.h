@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "profiler.h"
+
 namespace lenet {
 
 /// @brief An error raised by the addon; becomes a JS Error with the same message.
@@ -192,6 +194,8 @@ class Device : public std::enable_shared_from_this<Device> {
                                     const TensorRef& dlogits) = 0;
 
   Counters counters;
+  /// Op and phase timings for benchmarks (see profiler.h).
+  Profiler profiler;
 };
 
 }  // namespace lenet

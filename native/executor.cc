@@ -1,14 +1,13 @@
 // The per-backend executor thread (see executor.h).
 #include "executor.h"
 
-#include <chrono>
 #include <exception>
 
 #include "device.h"
 
 namespace lenet {
 
-Executor::Executor(std::string name) : name_(std::move(name)) {
+Executor::Executor(std::string name, Profiler* profiler) : name_(std::move(name)), profiler_(profiler) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -31,19 +30,11 @@ void Executor::run() {
     Item item = std::move(queue_.front());
     queue_.pop_front();
     bool skip = error_.has_value();
-    const bool profiling = profiling_;
     lock.unlock();
     if (!skip) {
-      const auto t0 = std::chrono::steady_clock::now();
       try {
+        ScopedTimer timer(*profiler_, item.op);
         item.task();
-        if (profiling) {
-          const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-          std::lock_guard<std::mutex> g(mu_);
-          auto& entry = profile_[item.op];
-          entry.first += 1;
-          entry.second += s;
-        }
       } catch (const std::exception& e) {
         std::lock_guard<std::mutex> g(mu_);
         if (!error_) error_ = last_error_ = std::string(item.op) + ": " + e.what();
@@ -87,17 +78,6 @@ std::string Executor::last_error() {
 size_t Executor::pending() {
   std::lock_guard<std::mutex> lock(mu_);
   return static_cast<size_t>(next_seq_ - 1 - done_seq_);
-}
-
-void Executor::set_profiling(bool on) {
-  std::lock_guard<std::mutex> lock(mu_);
-  profiling_ = on;
-  profile_.clear();
-}
-
-std::map<std::string, std::pair<uint64_t, double>> Executor::profile() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return profile_;
 }
 
 void Executor::shutdown() {

@@ -13,11 +13,12 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+
+#include "profiler.h"
 
 namespace lenet {
 
@@ -25,7 +26,8 @@ class Executor {
  public:
   using Task = std::function<void()>;
 
-  explicit Executor(std::string name);
+  /// @brief `profiler` (owned by the device, which outlives the executor) times every op when on.
+  Executor(std::string name, Profiler* profiler);
   ~Executor();  // drains the queue, then joins
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
@@ -44,10 +46,6 @@ class Executor {
   void shutdown();
   /// @brief Number of tasks queued or running.
   size_t pending();
-  /// @brief Turns per-op timing on or off (off by default; it costs two clock reads per op).
-  void set_profiling(bool on);
-  /// @brief Per-op totals since profiling was turned on: name -> (calls, seconds).
-  std::map<std::string, std::pair<uint64_t, double>> profile();
 
  private:
   struct Item {
@@ -67,8 +65,7 @@ class Executor {
   bool stopping_ = false;
   std::optional<std::string> error_;
   std::string last_error_;
-  bool profiling_ = false;
-  std::map<std::string, std::pair<uint64_t, double>> profile_;
+  Profiler* profiler_;
   std::thread thread_;
 };
 

@@ -183,8 +183,15 @@ class CpuDevice final : public Device {
         const int64_t cols = nb * d.ohw();
         float* col = s.get(s.col, d.ckk() * cols);
         float* out = s.get(s.out, d.k * cols);
-        im2col(d, xp, b0, nb, col);
-        sgemm(false, false, d.k, cols, d.ckk(), 1.0f, wp, d.ckk(), col, cols, 0.0f, out, cols);
+        {
+          ScopedTimer t(profiler, "convPoolForward: im2col");
+          im2col(d, xp, b0, nb, col);
+        }
+        {
+          ScopedTimer t(profiler, "convPoolForward: GEMM");
+          sgemm(false, false, d.k, cols, d.ckk(), 1.0f, wp, d.ckk(), col, cols, 0.0f, out, cols);
+        }
+        ScopedTimer t(profiler, "convPoolForward: pool, bias, tanh");
         for (int64_t i = 0; i < nb; ++i)
           for (int64_t k = 0; k < d.k; ++k) {
             const int64_t o = ((b0 + i) * d.k + k) * parea;
@@ -222,20 +229,33 @@ class CpuDevice final : public Device {
         const int64_t cols = nb * d.ohw();
         float* gc = s.get(s.out, d.k * cols);
         float* col = s.get(s.col, d.ckk() * cols);
-        std::fill(gc, gc + d.k * cols, 0.0f);
-        for (int64_t i = 0; i < nb; ++i)
-          for (int64_t k = 0; k < d.k; ++k) {
-            const int64_t o = ((b0 + i) * d.k + k) * parea;
-            kernels::tanh_backward(yp + o, g + o, dp + o, parea);
-            accb[k] += kernels::sum(dp + o, parea);
-            float* plane = gc + k * cols + i * d.ohw();
-            for (int64_t q = 0; q < parea; ++q) plane[static_cast<int64_t>(am[o + q])] = dp[o + q];
-          }
-        im2col(d, xp, b0, nb, col);
-        sgemm(false, true, d.k, d.ckk(), cols, 1.0f, gc, cols, col, cols, first ? 0.0f : 1.0f, accw, d.ckk());
+        {
+          ScopedTimer t(profiler, "convPoolBackward: tanh, bias, unpool");
+          std::fill(gc, gc + d.k * cols, 0.0f);
+          for (int64_t i = 0; i < nb; ++i)
+            for (int64_t k = 0; k < d.k; ++k) {
+              const int64_t o = ((b0 + i) * d.k + k) * parea;
+              kernels::tanh_backward(yp + o, g + o, dp + o, parea);
+              accb[k] += kernels::sum(dp + o, parea);
+              float* plane = gc + k * cols + i * d.ohw();
+              for (int64_t q = 0; q < parea; ++q) plane[static_cast<int64_t>(am[o + q])] = dp[o + q];
+            }
+        }
+        {
+          ScopedTimer t(profiler, "convPoolBackward: im2col");
+          im2col(d, xp, b0, nb, col);
+        }
+        {
+          ScopedTimer t(profiler, "convPoolBackward: GEMM dW");
+          sgemm(false, true, d.k, d.ckk(), cols, 1.0f, gc, cols, col, cols, first ? 0.0f : 1.0f, accw, d.ckk());
+        }
         first = false;
         if (dxp) {
-          sgemm(true, false, d.ckk(), cols, d.k, 1.0f, wp, d.ckk(), gc, cols, 0.0f, col, cols);
+          {
+            ScopedTimer t(profiler, "convPoolBackward: GEMM dx");
+            sgemm(true, false, d.ckk(), cols, d.k, 1.0f, wp, d.ckk(), gc, cols, 0.0f, col, cols);
+          }
+          ScopedTimer t(profiler, "convPoolBackward: col2im");
           col2im(d, col, b0, nb, dxp);
         }
       }

@@ -300,6 +300,67 @@ export class LeNetConvPoolLayer {
   }
 }
 
+/**
+ * What `HiddenLayer` and `LogisticRegression` share: a weight matrix W [nIn, nOut] and a bias
+ * b [nOut] in a parameter arena, and per-batch-size buffers for the output, the gradient at the
+ * pre-activation and the input gradient.
+ */
+abstract class DenseLayer {
+  readonly backend: Backend;
+  readonly nIn: number;
+  readonly nOut: number;
+  protected readonly cache: BufferCache<{ out: Tensor; dLin: Tensor; dx: Tensor }>;
+  private readonly arena: ParameterArena;
+  private readonly ownsArena: boolean;
+  private readonly getW: () => Parameter;
+  private readonly getB: () => Parameter;
+
+  protected constructor(
+    kind: string,
+    options: { backend: Backend; arena?: ParameterArena; name?: string; nIn: number; nOut: number },
+    initialW: (nIn: number, nOut: number) => Float32Array | null,
+  ) {
+    const { backend, nIn, nOut } = options;
+    for (const [name, v] of [['nIn', nIn], ['nOut', nOut]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new RangeError(`${kind}: ${name} must be a positive integer, got ${v}`);
+    }
+    this.backend = backend;
+    this.nIn = nIn;
+    this.nOut = nOut;
+    const name = options.name ?? kind;
+    const { arena, own } = ownArena(options);
+    this.arena = arena;
+    this.ownsArena = own;
+    this.getW = arena.declare(`${name}.W`, [nIn, nOut], initialW(nIn, nOut));
+    this.getB = arena.declare(`${name}.b`, [nOut], null);
+    if (own) arena.build();
+    this.cache = new BufferCache((m) => ({
+      out: backend.zeros([m, nOut]),
+      dLin: backend.zeros([m, nOut]),
+      dx: backend.zeros([m, nIn]),
+    }));
+  }
+
+  /** Weights [nIn, nOut] (y = x W + b). */
+  get W(): Parameter {
+    return this.getW();
+  }
+  /** Bias [nOut]. */
+  get b(): Parameter {
+    return this.getB();
+  }
+  /** [W, b]. */
+  params(): Parameter[] {
+    return [this.W, this.b];
+  }
+
+  /** Frees the buffers (and the parameters, if the layer made its own arena). */
+  dispose(): void {
+    this.cache.dispose();
+    if (this.ownsArena) this.arena.dispose();
+  }
+}
+
 /** Options of `HiddenLayer`. */
 export interface HiddenLayerOptions extends LayerOptions {
   nIn: number;
@@ -311,48 +372,12 @@ export interface HiddenLayerOptions extends LayerOptions {
  * starts U(-b, b) with b = sqrt(6 / (nIn + nOut)), b at zero. Inputs of any shape [N, ...] with
  * nIn elements per row are flattened.
  */
-export class HiddenLayer {
-  readonly backend: Backend;
-  readonly nIn: number;
-  readonly nOut: number;
-  private readonly arena: ParameterArena;
-  private readonly ownsArena: boolean;
-  private readonly getW: () => Parameter;
-  private readonly getB: () => Parameter;
-  private readonly cache: BufferCache<{ out: Tensor; dLin: Tensor; dx: Tensor }>;
+export class HiddenLayer extends DenseLayer {
   private lastInput?: Tensor;
   private readonly flatViews = new Map<Tensor, Tensor>();
 
   constructor(options: HiddenLayerOptions) {
-    const { backend, rng, nIn, nOut } = options;
-    for (const [name, v] of [['nIn', nIn], ['nOut', nOut]] as const) {
-      if (!Number.isInteger(v) || v < 1) throw new RangeError(`HiddenLayer: ${name} must be a positive integer, got ${v}`);
-    }
-    this.backend = backend;
-    this.nIn = nIn;
-    this.nOut = nOut;
-    const name = options.name ?? 'hidden';
-    const { arena, own } = ownArena(options);
-    this.arena = arena;
-    this.ownsArena = own;
-    this.getW = arena.declare(`${name}.W`, [nIn, nOut], glorotUniform(rng, nIn * nOut, nIn, nOut));
-    this.getB = arena.declare(`${name}.b`, [nOut], null);
-    if (own) arena.build();
-    this.cache = new BufferCache((m) => ({
-      out: backend.zeros([m, nOut]),
-      dLin: backend.zeros([m, nOut]),
-      dx: backend.zeros([m, nIn]),
-    }));
-  }
-
-  get W(): Parameter {
-    return this.getW();
-  }
-  get b(): Parameter {
-    return this.getB();
-  }
-  params(): Parameter[] {
-    return [this.W, this.b];
+    super('HiddenLayer', { ...options, name: options.name ?? 'hidden' }, (nIn, nOut) => glorotUniform(options.rng, nIn * nOut, nIn, nOut));
   }
 
   /** tanh(x W + b) for x [N, ...] with nIn elements per row; returns [N, nOut] (a layer buffer). */
@@ -400,11 +425,10 @@ export class HiddenLayer {
     return buf.dx;
   }
 
-  dispose(): void {
-    this.cache.dispose();
+  override dispose(): void {
     for (const view of this.flatViews.values()) view.dispose();
     this.flatViews.clear();
-    if (this.ownsArena) this.arena.dispose();
+    super.dispose();
   }
 }
 
@@ -419,47 +443,11 @@ export interface LogisticRegressionOptions extends Omit<LayerOptions, 'rng'> {
  * and b start at zero; the cost is the mean negative log-likelihood, the error the fraction of
  * argmax predictions that miss the label.
  */
-export class LogisticRegression {
-  readonly backend: Backend;
-  readonly nIn: number;
-  readonly nOut: number;
-  private readonly arena: ParameterArena;
-  private readonly ownsArena: boolean;
-  private readonly getW: () => Parameter;
-  private readonly getB: () => Parameter;
-  private readonly cache: BufferCache<{ probs: Tensor; dLogits: Tensor; dx: Tensor }>;
+export class LogisticRegression extends DenseLayer {
   private lastInput?: Tensor;
 
   constructor(options: LogisticRegressionOptions) {
-    const { backend, nIn, nOut } = options;
-    for (const [name, v] of [['nIn', nIn], ['nOut', nOut]] as const) {
-      if (!Number.isInteger(v) || v < 1) throw new RangeError(`LogisticRegression: ${name} must be a positive integer, got ${v}`);
-    }
-    this.backend = backend;
-    this.nIn = nIn;
-    this.nOut = nOut;
-    const name = options.name ?? 'logreg';
-    const { arena, own } = ownArena(options);
-    this.arena = arena;
-    this.ownsArena = own;
-    this.getW = arena.declare(`${name}.W`, [nIn, nOut], null);
-    this.getB = arena.declare(`${name}.b`, [nOut], null);
-    if (own) arena.build();
-    this.cache = new BufferCache((m) => ({
-      probs: backend.zeros([m, nOut]),
-      dLogits: backend.zeros([m, nOut]),
-      dx: backend.zeros([m, nIn]),
-    }));
-  }
-
-  get W(): Parameter {
-    return this.getW();
-  }
-  get b(): Parameter {
-    return this.getB();
-  }
-  params(): Parameter[] {
-    return [this.W, this.b];
+    super('LogisticRegression', { ...options, name: options.name ?? 'logreg' }, () => null);
   }
 
   /**
@@ -472,11 +460,11 @@ export class LogisticRegression {
       throw new ShapeError(`LogisticRegression: input must be [N,${this.nIn}], got ${shapeText(x.shape)}`);
     }
     const buf = this.cache.get(n);
-    this.backend.gemm(false, false, 1, x, this.W.value, 0, buf.probs);
-    this.backend.biasAdd(buf.probs, this.b.value, buf.probs);
-    this.backend.softmaxNll(buf.probs, labels, buf.probs, stats);
+    this.backend.gemm(false, false, 1, x, this.W.value, 0, buf.out);
+    this.backend.biasAdd(buf.out, this.b.value, buf.out);
+    this.backend.softmaxNll(buf.out, labels, buf.out, stats);
     this.lastInput = x;
-    return buf.probs;
+    return buf.out;
   }
 
   /** Writes W.grad and b.grad for the mean NLL of `labels`; returns dx [N, nIn] when asked. */
@@ -484,16 +472,11 @@ export class LogisticRegression {
     const x = this.lastInput;
     if (!x) throw new Error('LogisticRegression: backward() before forward()');
     const buf = this.cache.get(x.shape[0]);
-    this.backend.softmaxNllBackward(buf.probs, labels, buf.dLogits);
-    this.backend.gemm(true, false, 1, x, buf.dLogits, 0, this.W.grad);
-    this.backend.biasGrad(buf.dLogits, this.b.grad);
+    this.backend.softmaxNllBackward(buf.out, labels, buf.dLin);
+    this.backend.gemm(true, false, 1, x, buf.dLin, 0, this.W.grad);
+    this.backend.biasGrad(buf.dLin, this.b.grad);
     if (!needInputGrad) return null;
-    this.backend.gemm(false, true, 1, buf.dLogits, this.W.value, 0, buf.dx);
+    this.backend.gemm(false, true, 1, buf.dLin, this.W.value, 0, buf.dx);
     return buf.dx;
-  }
-
-  dispose(): void {
-    this.cache.dispose();
-    if (this.ownsArena) this.arena.dispose();
   }
 }

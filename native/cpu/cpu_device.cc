@@ -126,24 +126,12 @@ class CpuDevice final : public Device {
 
   void conv2d_forward(const TensorRef& x, const TensorRef& w, const TensorRef& y) override {
     const ConvDims d = conv_dims(x, w);
-    const float* xp = x.data();
-    const float* wp = w.data();
     float* yp = y.data();
-    const int64_t chunk = chunk_samples(d);
-    pool_.parallel_for(d.n, [&](int worker, int64_t n0, int64_t n1) {
-      Scratch& s = scratch_[worker];
-      for (int64_t b0 = n0; b0 < n1; b0 += chunk) {
-        const int64_t nb = std::min(chunk, n1 - b0);
-        const int64_t cols = nb * d.ohw();
-        float* col = s.get(s.col, d.ckk() * cols);
-        float* out = s.get(s.out, d.k * cols);
-        im2col(d, xp, b0, nb, col);
-        sgemm(false, false, d.k, cols, d.ckk(), 1.0f, wp, d.ckk(), col, cols, 0.0f, out, cols);
-        // [K, B*OHW] -> y[b, k, :]
-        for (int64_t b = 0; b < nb; ++b)
-          for (int64_t k = 0; k < d.k; ++k)
-            copy_run(out + k * cols + b * d.ohw(), yp + ((b0 + b) * d.k + k) * d.ohw(), d.ohw());
-      }
+    forward_chunks(d, x.data(), w.data(), "conv2dForward", [&](int64_t b0, int64_t nb, const float* out, int64_t cols) {
+      // [K, B*OHW] -> y[b, k, :]
+      for (int64_t b = 0; b < nb; ++b)
+        for (int64_t k = 0; k < d.k; ++k)
+          copy_run(out + k * cols + b * d.ohw(), yp + ((b0 + b) * d.k + k) * d.ohw(), d.ohw());
     });
   }
 
@@ -169,35 +157,17 @@ class CpuDevice final : public Device {
                          const TensorRef& pooled, const TensorRef& y) override {
     const ConvDims d = conv_dims(x, w);
     const int64_t parea = (d.oh / 2) * (d.ow / 2);
-    const float* xp = x.data();
-    const float* wp = w.data();
     const float* bp = b.data();
     float* am = conv.data();
     float* pp = pooled.data();
     float* yp = y.data();
-    const int64_t chunk = chunk_samples(d);
-    pool_.parallel_for(d.n, [&](int worker, int64_t n0, int64_t n1) {
-      Scratch& s = scratch_[worker];
-      for (int64_t b0 = n0; b0 < n1; b0 += chunk) {
-        const int64_t nb = std::min(chunk, n1 - b0);
-        const int64_t cols = nb * d.ohw();
-        float* col = s.get(s.col, d.ckk() * cols);
-        float* out = s.get(s.out, d.k * cols);
-        {
-          ScopedTimer t(profiler, "convPoolForward: im2col");
-          im2col(d, xp, b0, nb, col);
+    forward_chunks(d, x.data(), w.data(), "convPoolForward", [&](int64_t b0, int64_t nb, const float* out, int64_t cols) {
+      ScopedTimer t(profiler, "convPoolForward: pool, bias, tanh");
+      for (int64_t i = 0; i < nb; ++i)
+        for (int64_t k = 0; k < d.k; ++k) {
+          const int64_t o = ((b0 + i) * d.k + k) * parea;
+          kernels::maxpool2x2_argmax_bias_tanh(out + k * cols + i * d.ohw(), d.oh, d.ow, bp[k], pp + o, am + o, yp + o);
         }
-        {
-          ScopedTimer t(profiler, "convPoolForward: GEMM");
-          sgemm(false, false, d.k, cols, d.ckk(), 1.0f, wp, d.ckk(), col, cols, 0.0f, out, cols);
-        }
-        ScopedTimer t(profiler, "convPoolForward: pool, bias, tanh");
-        for (int64_t i = 0; i < nb; ++i)
-          for (int64_t k = 0; k < d.k; ++k) {
-            const int64_t o = ((b0 + i) * d.k + k) * parea;
-            kernels::maxpool2x2_argmax_bias_tanh(out + k * cols + i * d.ohw(), d.oh, d.ow, bp[k], pp + o, am + o, yp + o);
-          }
-      }
     });
   }
 
@@ -469,6 +439,33 @@ class CpuDevice final : public Device {
             int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
     cpu::sgemm(gemm_, ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha,
                a, static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+  }
+
+  // The forward convolution over chunks of samples, split across the pool: per chunk, im2col and
+  // one GEMM into [K, chunk * OH*OW] (in the worker's scratch), then epilogue(b0, nb, out, cols)
+  // consumes it while it is still in cache. `op` names the phases for the profiler.
+  template <class Epilogue>
+  void forward_chunks(const ConvDims& d, const float* x, const float* w, const char* op, Epilogue&& epilogue) {
+    const std::string im2col_name = std::string(op) + ": im2col", gemm_name = std::string(op) + ": GEMM";
+    const int64_t chunk = chunk_samples(d);
+    pool_.parallel_for(d.n, [&](int worker, int64_t n0, int64_t n1) {
+      Scratch& s = scratch_[worker];
+      for (int64_t b0 = n0; b0 < n1; b0 += chunk) {
+        const int64_t nb = std::min(chunk, n1 - b0);
+        const int64_t cols = nb * d.ohw();
+        float* col = s.get(s.col, d.ckk() * cols);
+        float* out = s.get(s.out, d.k * cols);
+        {
+          ScopedTimer t(profiler, im2col_name.c_str());
+          im2col(d, x, b0, nb, col);
+        }
+        {
+          ScopedTimer t(profiler, gemm_name.c_str());
+          sgemm(false, false, d.k, cols, d.ckk(), 1.0f, w, d.ckk(), col, cols, 0.0f, out, cols);
+        }
+        epilogue(b0, nb, out, cols);
+      }
+    });
   }
 
   // The backward pass of a convolution over chunks of samples. With x: dw = sum of dy @ col(x)^T

@@ -406,15 +406,23 @@ Napi::Value BackendWrap::Copy(const Napi::CallbackInfo& info) {
 
 // ---- convolution ----
 
+namespace {
+// Checks an input x [N,C,H,W] and filters w [K,C,KH,KW] of a valid, stride-1 convolution and
+// returns its output shape [N,K,H-KH+1,W-KW+1]; xname/wname name them in messages.
+Shape conv_output(const char* op, const TensorRef& x, const TensorRef& w, const char* xname, const char* wname) {
+  expect_rank(op, xname, x, 4);
+  expect_rank(op, wname, w, 4);
+  if (w.dim(1) != x.dim(1) || w.dim(2) > x.dim(2) || w.dim(3) > x.dim(3) || w.dim(2) < 1 || w.dim(3) < 1)
+    fail(op, std::string(wname) + " " + shape_str(w.shape) + " does not fit " + xname + " " + shape_str(x.shape));
+  return {x.dim(0), w.dim(0), x.dim(2) - w.dim(2) + 1, x.dim(3) - w.dim(3) + 1};
+}
+}  // namespace
+
 Napi::Value BackendWrap::Conv2dForward(const Napi::CallbackInfo& info) {
   static const char* op = "conv2dForward";
   return guard(info.Env(), [&] {
     TensorRef x = arg(info, 0, op, "x"), w = arg(info, 1, op, "w"), y = arg(info, 2, op, "y");
-    expect_rank(op, "x", x, 4);
-    expect_rank(op, "w", w, 4);
-    if (w.dim(1) != x.dim(1) || w.dim(2) > x.dim(2) || w.dim(3) > x.dim(3) || w.dim(2) < 1 || w.dim(3) < 1)
-      fail(op, "w " + shape_str(w.shape) + " does not fit x " + shape_str(x.shape));
-    expect_shape(op, "y", y, {x.dim(0), w.dim(0), x.dim(2) - w.dim(2) + 1, x.dim(3) - w.dim(3) + 1});
+    expect_shape(op, "y", y, conv_output(op, x, w, "x", "w"));
     return enqueue(info.Env(), op, [x, w, y](Device& d) { d.conv2d_forward(x, w, y); });
   });
 }
@@ -423,11 +431,7 @@ Napi::Value BackendWrap::Conv2dBackwardData(const Napi::CallbackInfo& info) {
   static const char* op = "conv2dBackwardData";
   return guard(info.Env(), [&] {
     TensorRef dy = arg(info, 0, op, "dy"), w = arg(info, 1, op, "w"), dx = arg(info, 2, op, "dx");
-    expect_rank(op, "dx", dx, 4);
-    expect_rank(op, "w", w, 4);
-    if (w.dim(1) != dx.dim(1) || w.dim(2) > dx.dim(2) || w.dim(3) > dx.dim(3) || w.dim(2) < 1 || w.dim(3) < 1)
-      fail(op, "w " + shape_str(w.shape) + " does not fit dx " + shape_str(dx.shape));
-    expect_shape(op, "dy", dy, {dx.dim(0), w.dim(0), dx.dim(2) - w.dim(2) + 1, dx.dim(3) - w.dim(3) + 1});
+    expect_shape(op, "dy", dy, conv_output(op, dx, w, "dx", "w"));
     return enqueue(info.Env(), op, [dy, w, dx](Device& d) { d.conv2d_backward_data(dy, w, dx); });
   });
 }
@@ -436,11 +440,7 @@ Napi::Value BackendWrap::Conv2dBackwardFilter(const Napi::CallbackInfo& info) {
   static const char* op = "conv2dBackwardFilter";
   return guard(info.Env(), [&] {
     TensorRef x = arg(info, 0, op, "x"), dy = arg(info, 1, op, "dy"), dw = arg(info, 2, op, "dw");
-    expect_rank(op, "x", x, 4);
-    expect_rank(op, "dw", dw, 4);
-    if (dw.dim(1) != x.dim(1) || dw.dim(2) > x.dim(2) || dw.dim(3) > x.dim(3) || dw.dim(2) < 1 || dw.dim(3) < 1)
-      fail(op, "dw " + shape_str(dw.shape) + " does not fit x " + shape_str(x.shape));
-    expect_shape(op, "dy", dy, {x.dim(0), dw.dim(0), x.dim(2) - dw.dim(2) + 1, x.dim(3) - dw.dim(3) + 1});
+    expect_shape(op, "dy", dy, conv_output(op, x, dw, "x", "dw"));
     return enqueue(info.Env(), op, [x, dy, dw](Device& d) { d.conv2d_backward_filter(x, dy, dw); });
   });
 }
@@ -452,11 +452,7 @@ Napi::Value BackendWrap::Conv2dBackward(const Napi::CallbackInfo& info) {
     TensorRef dx_s;
     const TensorRef* dx = optional_arg(info, 3, op, "dx", dx_s);
     TensorRef dw = arg(info, 4, op, "dw");
-    expect_rank(op, "x", x, 4);
-    expect_rank(op, "w", w, 4);
-    if (w.dim(1) != x.dim(1) || w.dim(2) > x.dim(2) || w.dim(3) > x.dim(3) || w.dim(2) < 1 || w.dim(3) < 1)
-      fail(op, "w " + shape_str(w.shape) + " does not fit x " + shape_str(x.shape));
-    expect_shape(op, "dy", dy, {x.dim(0), w.dim(0), x.dim(2) - w.dim(2) + 1, x.dim(3) - w.dim(3) + 1});
+    expect_shape(op, "dy", dy, conv_output(op, x, w, "x", "w"));
     expect_shape(op, "dw", dw, w.shape);
     if (dx) expect_shape(op, "dx", *dx, x.shape);
     const bool has_dx = dx != nullptr;
@@ -475,11 +471,7 @@ Shape pooled_shape(const char* op, const TensorRef& x) {
 
 // The shapes of a conv-pool layer: checks x and w, returns the convolution's output shape.
 Shape conv_pool_shapes(const char* op, const TensorRef& x, const TensorRef& w) {
-  expect_rank(op, "x", x, 4);
-  expect_rank(op, "w", w, 4);
-  if (w.dim(1) != x.dim(1) || w.dim(2) > x.dim(2) || w.dim(3) > x.dim(3) || w.dim(2) < 1 || w.dim(3) < 1)
-    fail(op, "w " + shape_str(w.shape) + " does not fit x " + shape_str(x.shape));
-  Shape conv{x.dim(0), w.dim(0), x.dim(2) - w.dim(2) + 1, x.dim(3) - w.dim(3) + 1};
+  const Shape conv = conv_output(op, x, w, "x", "w");
   if (conv[2] < 2 || conv[3] < 2) fail(op, "the convolution's output " + shape_str(conv) + " is smaller than the 2x2 window");
   return conv;
 }

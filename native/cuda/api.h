@@ -35,10 +35,12 @@
 
 // The real headers' opaque struct tags, declared (never defined) at global scope so our handle
 // typedefs are the very same types as NVIDIA's. Redeclaring an incomplete struct is harmless.
-struct CUstream_st;             // cudaStream_t (driver_types.h)
-struct CUlib_st;                // cudaLibrary_t (driver_types.h, CUDA >= 12.0)
-struct CUkern_st;
-struct CUevent_st;               // cudaKernel_t (driver_types.h, CUDA >= 12.0)
+struct CUstream_st;             // cudaStream_t (driver_types.h), CUstream (cuda.h)
+struct CUevent_st;              // cudaEvent_t (driver_types.h)
+struct CUmemPoolHandle_st;      // cudaMemPool_t (driver_types.h)
+struct CUctx_st;                // CUcontext (cuda.h)
+struct CUmod_st;                // CUmodule (cuda.h)
+struct CUfunc_st;               // CUfunction (cuda.h)
 struct cublasContext;           // cublasHandle_t (cublas_api.h)
 struct cudnnContext;            // cudnnHandle_t (cudnn_graph.h / cudnn_ops_infer.h)
 struct cudnnTensorStruct;       // cudnnTensorDescriptor_t
@@ -50,17 +52,15 @@ struct cudnnActivationStruct;   // cudnnActivationDescriptor_t
 namespace lenet::cuda {
 
 // ================================================================================================
-// CUDA runtime (libcudart.so.13 / .12)
+// CUDA runtime (libcudart.so.13 / .12; every function here exists from CUDA 12.0 on)
 // ================================================================================================
 
 /// @brief A CUDA stream (same type as ::cudaStream_t).
 using cudaStream_t = ::CUstream_st*;
-/// @brief A module loaded with cudaLibraryLoadData (same type as ::cudaLibrary_t).
-using cudaLibrary_t = ::CUlib_st*;
-/// @brief A kernel of a loaded library; cast to `const void*` to pass it to cudaLaunchKernel.
-using cudaKernel_t = ::CUkern_st*;
 /// @brief A CUDA event (same type as ::cudaEvent_t): a point in a stream to wait for.
 using cudaEvent_t = ::CUevent_st*;
+/// @brief A stream-ordered memory pool (same type as ::cudaMemPool_t).
+using cudaMemPool_t = ::CUmemPoolHandle_st*;
 
 /// @brief cudaError_t: the runtime's status codes (only those we name; any value may come back).
 ///
@@ -112,13 +112,14 @@ enum class cudaDeviceAttr : int {
   cudaDevAttrComputeCapabilityMajor = 75,
   cudaDevAttrComputeCapabilityMinor = 76,
   cudaDevAttrMaxSharedMemoryPerBlockOptin = 97,
+  cudaDevAttrMemoryPoolsSupported = 115,  ///< cudaMallocAsync and the cudaMemPool API work
 };
 
-/// @brief JIT option keys of cudaLibraryLoadData. We always pass none (nullptr, 0), so no
-/// enumerators are declared; the type only gives the parameter its real type.
-enum class cudaJitOption : int {};
-/// @brief Library option keys of cudaLibraryLoadData; we always pass none.
-enum class cudaLibraryOption : int {};
+/// @brief cudaMemPoolSetAttribute attributes we set.
+enum class cudaMemPoolAttr : int {
+  /// uint64 bytes the pool keeps reserved at a synchronization instead of returning to the OS.
+  cudaMemPoolAttrReleaseThreshold = 4,
+};
 
 /// @brief Flags of cudaStreamCreateWithFlags (macros cudaStreamDefault / cudaStreamNonBlocking
 /// in driver_types.h, hence the different spelling).
@@ -129,12 +130,9 @@ constexpr unsigned int kCudaStreamNonBlocking = 0x01;
 constexpr unsigned int kCudaEventBlockingSync = 0x01;
 /// @brief cudaEventCreateWithFlags flag: the event records no timestamp (cheaper).
 constexpr unsigned int kCudaEventDisableTiming = 0x02;
-
-/// @brief Grid/block dimensions, layout-identical to ::dim3 (three unsigned ints, passed by
-/// value to cudaLaunchKernel in the same registers). Defaults to 1 like the real one.
-struct dim3 {
-  unsigned int x = 1, y = 1, z = 1;
-};
+/// @brief cudaHostAlloc flag: pinned memory usable by every CUDA context (macro
+/// cudaHostAllocPortable in driver_types.h).
+constexpr unsigned int kCudaHostAllocPortable = 0x01;
 
 /// @brief Bytes we hand cudaGetDeviceProperties for its cudaDeviceProp.
 ///
@@ -173,12 +171,26 @@ using PFN_cudaDriverGetVersion = cudaError_t (*)(int* driver_version);
 using PFN_cudaGetErrorString = const char* (*)(cudaError_t error);
 /// @brief cudaGetErrorName(cudaError_t): the enumerator's name, e.g. "cudaErrorMemoryAllocation".
 using PFN_cudaGetErrorName = const char* (*)(cudaError_t error);
-/// @brief cudaGetLastError(): returns and clears the thread's last (non-sticky) error.
-using PFN_cudaGetLastError = cudaError_t (*)();
 /// @brief cudaMalloc(void** ptr, size_t bytes).
 using PFN_cudaMalloc = cudaError_t (*)(void** dev_ptr, std::size_t size);
-/// @brief cudaFree(void* ptr).
+/// @brief cudaFree(void* ptr). May synchronize the device: used only where pools are unsupported,
+/// after the memory's last use is known to be complete.
 using PFN_cudaFree = cudaError_t (*)(void* dev_ptr);
+/// @brief cudaMallocAsync(void** ptr, size_t bytes, stream): stream-ordered allocation from the
+/// current pool of the stream's device.
+using PFN_cudaMallocAsync = cudaError_t (*)(void** dev_ptr, std::size_t size, cudaStream_t stream);
+/// @brief cudaFreeAsync(ptr, stream): returns the memory to its pool once the stream's work
+/// issued so far is done; never blocks the caller.
+using PFN_cudaFreeAsync = cudaError_t (*)(void* dev_ptr, cudaStream_t stream);
+/// @brief cudaDeviceGetDefaultMemPool(cudaMemPool_t*, int device).
+using PFN_cudaDeviceGetDefaultMemPool = cudaError_t (*)(cudaMemPool_t* pool, int device);
+/// @brief cudaMemPoolSetAttribute(pool, attr, void* value).
+using PFN_cudaMemPoolSetAttribute = cudaError_t (*)(cudaMemPool_t pool, cudaMemPoolAttr attr,
+                                                    void* value);
+/// @brief cudaHostAlloc(void** ptr, size_t bytes, unsigned flags): page-locked host memory.
+using PFN_cudaHostAlloc = cudaError_t (*)(void** host_ptr, std::size_t size, unsigned int flags);
+/// @brief cudaFreeHost(void* ptr).
+using PFN_cudaFreeHost = cudaError_t (*)(void* host_ptr);
 /// @brief cudaMemcpyAsync(dst, src, bytes, kind, stream).
 using PFN_cudaMemcpyAsync = cudaError_t (*)(void* dst, const void* src, std::size_t count,
                                             cudaMemcpyKind kind, cudaStream_t stream);
@@ -199,27 +211,77 @@ using PFN_cudaEventCreateWithFlags = cudaError_t (*)(cudaEvent_t* event, unsigne
 using PFN_cudaEventRecord = cudaError_t (*)(cudaEvent_t event, cudaStream_t stream);
 /// @brief cudaEventSynchronize(event): blocks until the event has completed.
 using PFN_cudaEventSynchronize = cudaError_t (*)(cudaEvent_t event);
+/// @brief cudaEventQuery(event): cudaSuccess when complete, cudaErrorNotReady when not yet.
+using PFN_cudaEventQuery = cudaError_t (*)(cudaEvent_t event);
 /// @brief cudaEventDestroy(event).
 using PFN_cudaEventDestroy = cudaError_t (*)(cudaEvent_t event);
-/// @brief cudaLibraryLoadData(&lib, fatbin/cubin/PTX image, jit options, jit values, count,
-/// library options, library values, count) (CUDA >= 12.0).
-using PFN_cudaLibraryLoadData = cudaError_t (*)(cudaLibrary_t* library, const void* code,
-                                                cudaJitOption* jit_options,
-                                                void** jit_options_values,
-                                                unsigned int num_jit_options,
-                                                cudaLibraryOption* library_options,
-                                                void** library_option_values,
-                                                unsigned int num_library_options);
-/// @brief cudaLibraryUnload(cudaLibrary_t).
-using PFN_cudaLibraryUnload = cudaError_t (*)(cudaLibrary_t library);
-/// @brief cudaLibraryGetKernel(&kernel, library, "mangled or extern C name").
-using PFN_cudaLibraryGetKernel = cudaError_t (*)(cudaKernel_t* kernel, cudaLibrary_t library,
-                                                 const char* name);
-/// @brief cudaLaunchKernel(func, grid, block, args, shared bytes, stream); `func` may be a
-/// cudaKernel_t cast to `const void*`, and args[i] points at the i-th kernel argument.
-using PFN_cudaLaunchKernel = cudaError_t (*)(const void* func, dim3 grid_dim, dim3 block_dim,
-                                             void** args, std::size_t shared_mem,
-                                             cudaStream_t stream);
+
+// ================================================================================================
+// CUDA driver API (libcuda.so.1, installed with the NVIDIA driver). Used only to load and launch
+// our own kernels (module load, get function, launch), which every CUDA 12 and 13 driver allows;
+// everything else goes through the runtime, which shares the device's primary context with us.
+// ================================================================================================
+
+/// @brief A device ordinal of the driver API (same type as ::CUdevice).
+using CUdevice = int;
+/// @brief A context (same type as ::CUcontext); we only use the device's primary context.
+using CUcontext = ::CUctx_st*;
+/// @brief A loaded module (same type as ::CUmodule).
+using CUmodule = ::CUmod_st*;
+/// @brief A kernel of a loaded module (same type as ::CUfunction).
+using CUfunction = ::CUfunc_st*;
+/// @brief A stream; the very same type as cudaStream_t, so our runtime stream launches here.
+using CUstream = ::CUstream_st*;
+
+/// @brief CUresult: the driver's status codes (only those we name; any value may come back).
+enum class CUresult : int {
+  CUDA_SUCCESS = 0,
+  CUDA_ERROR_INVALID_VALUE = 1,
+  CUDA_ERROR_OUT_OF_MEMORY = 2,
+  CUDA_ERROR_NOT_INITIALIZED = 3,
+  CUDA_ERROR_NO_DEVICE = 100,
+  CUDA_ERROR_INVALID_DEVICE = 101,
+  CUDA_ERROR_NO_BINARY_FOR_GPU = 209,
+  CUDA_ERROR_INVALID_PTX = 218,
+  CUDA_ERROR_UNSUPPORTED_PTX_VERSION = 222,
+  CUDA_ERROR_INVALID_HANDLE = 400,
+  CUDA_ERROR_NOT_FOUND = 500,
+};
+
+/// @brief cuInit(flags): flags must be 0. Idempotent; the runtime calls it too.
+using PFN_cuInit = CUresult (*)(unsigned int flags);
+/// @brief cuDriverGetVersion(int*): e.g. 13000 for a driver supporting CUDA 13.0.
+using PFN_cuDriverGetVersion = CUresult (*)(int* driver_version);
+/// @brief cuDeviceGet(CUdevice*, ordinal).
+using PFN_cuDeviceGet = CUresult (*)(CUdevice* device, int ordinal);
+/// @brief cuDevicePrimaryCtxRetain(CUcontext*, dev): the context the runtime uses for `dev`.
+using PFN_cuDevicePrimaryCtxRetain = CUresult (*)(CUcontext* ctx, CUdevice dev);
+/// @brief cuDevicePrimaryCtxRelease(dev) (exported as cuDevicePrimaryCtxRelease_v2; cuda.h
+/// maps the plain name to it with a macro).
+using PFN_cuDevicePrimaryCtxRelease_v2 = CUresult (*)(CUdevice dev);
+/// @brief cuCtxGetCurrent(CUcontext*): the calling thread's current context.
+using PFN_cuCtxGetCurrent = CUresult (*)(CUcontext* ctx);
+/// @brief cuCtxSetCurrent(ctx): makes `ctx` current for the calling thread.
+using PFN_cuCtxSetCurrent = CUresult (*)(CUcontext ctx);
+/// @brief cuModuleLoadData(CUmodule*, image): loads a PTX/cubin/fatbin image into the current
+/// context (PTX is JIT-compiled for the GPU by the driver).
+using PFN_cuModuleLoadData = CUresult (*)(CUmodule* module, const void* image);
+/// @brief cuModuleUnload(module).
+using PFN_cuModuleUnload = CUresult (*)(CUmodule module);
+/// @brief cuModuleGetFunction(CUfunction*, module, "extern C name").
+using PFN_cuModuleGetFunction = CUresult (*)(CUfunction* function, CUmodule module,
+                                             const char* name);
+/// @brief cuLaunchKernel(f, grid xyz, block xyz, shared bytes, stream, args, extra): args[i]
+/// points at the i-th kernel argument.
+using PFN_cuLaunchKernel = CUresult (*)(CUfunction f, unsigned int grid_x, unsigned int grid_y,
+                                        unsigned int grid_z, unsigned int block_x,
+                                        unsigned int block_y, unsigned int block_z,
+                                        unsigned int shared_mem_bytes, CUstream stream,
+                                        void** kernel_params, void** extra);
+/// @brief cuGetErrorName(status, const char**): the enumerator's name.
+using PFN_cuGetErrorName = CUresult (*)(CUresult error, const char** name);
+/// @brief cuGetErrorString(status, const char**): a description.
+using PFN_cuGetErrorString = CUresult (*)(CUresult error, const char** text);
 
 // ================================================================================================
 // cuBLAS (libcublas.so.13 / .12). The exported symbols of the handle API carry a _v2 suffix;
@@ -564,13 +626,10 @@ using PFN_cudnnSetActivationDescriptor = cudnnStatus_t (*)(cudnnActivationDescri
 /// @brief cudnnDestroyActivationDescriptor(desc).
 using PFN_cudnnDestroyActivationDescriptor = cudnnStatus_t (*)(cudnnActivationDescriptor_t desc);
 
-/// @brief cudnnGetConvolutionForwardAlgorithm_v7: heuristic ranking of forward algorithms
-/// (no GPU work, no allocation).
-using PFN_cudnnGetConvolutionForwardAlgorithm_v7 =
-    cudnnStatus_t (*)(cudnnHandle_t handle, cudnnTensorDescriptor_t src_desc,
-                      cudnnFilterDescriptor_t filter_desc, cudnnConvolutionDescriptor_t conv_desc,
-                      cudnnTensorDescriptor_t dest_desc, int requested_algo_count,
-                      int* returned_algo_count, cudnnConvolutionFwdAlgoPerf_t* perf_results);
+/// @brief cudnnGetConvolutionForwardAlgorithmMaxCount(handle, int*): how many results
+/// cudnnFindConvolutionForwardAlgorithm can return (the size of its result array).
+using PFN_cudnnGetConvolutionForwardAlgorithmMaxCount = cudnnStatus_t (*)(cudnnHandle_t handle,
+                                                                           int* count);
 /// @brief cudnnFindConvolutionForwardAlgorithm: times every forward algorithm on the GPU
 /// (allocates its own buffers).
 using PFN_cudnnFindConvolutionForwardAlgorithm =
@@ -592,13 +651,9 @@ using PFN_cudnnConvolutionForward =
                       void* work_space, std::size_t work_space_size_in_bytes, const void* beta,
                       cudnnTensorDescriptor_t y_desc, void* y);
 
-/// @brief cudnnGetConvolutionBackwardDataAlgorithm_v7: heuristic ranking of backward-data
-/// algorithms.
-using PFN_cudnnGetConvolutionBackwardDataAlgorithm_v7 =
-    cudnnStatus_t (*)(cudnnHandle_t handle, cudnnFilterDescriptor_t filter_desc,
-                      cudnnTensorDescriptor_t diff_desc, cudnnConvolutionDescriptor_t conv_desc,
-                      cudnnTensorDescriptor_t grad_desc, int requested_algo_count,
-                      int* returned_algo_count, cudnnConvolutionBwdDataAlgoPerf_t* perf_results);
+/// @brief cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle, int*).
+using PFN_cudnnGetConvolutionBackwardDataAlgorithmMaxCount =
+    cudnnStatus_t (*)(cudnnHandle_t handle, int* count);
 /// @brief cudnnFindConvolutionBackwardDataAlgorithm: times every backward-data algorithm.
 using PFN_cudnnFindConvolutionBackwardDataAlgorithm =
     cudnnStatus_t (*)(cudnnHandle_t handle, cudnnFilterDescriptor_t w_desc,
@@ -619,14 +674,9 @@ using PFN_cudnnConvolutionBackwardData =
                       void* work_space, std::size_t work_space_size_in_bytes, const void* beta,
                       cudnnTensorDescriptor_t dx_desc, void* dx);
 
-/// @brief cudnnGetConvolutionBackwardFilterAlgorithm_v7: heuristic ranking of backward-filter
-/// algorithms.
-using PFN_cudnnGetConvolutionBackwardFilterAlgorithm_v7 =
-    cudnnStatus_t (*)(cudnnHandle_t handle, cudnnTensorDescriptor_t src_desc,
-                      cudnnTensorDescriptor_t diff_desc, cudnnConvolutionDescriptor_t conv_desc,
-                      cudnnFilterDescriptor_t grad_desc, int requested_algo_count,
-                      int* returned_algo_count,
-                      cudnnConvolutionBwdFilterAlgoPerf_t* perf_results);
+/// @brief cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle, int*).
+using PFN_cudnnGetConvolutionBackwardFilterAlgorithmMaxCount =
+    cudnnStatus_t (*)(cudnnHandle_t handle, int* count);
 /// @brief cudnnFindConvolutionBackwardFilterAlgorithm: times every backward-filter algorithm.
 using PFN_cudnnFindConvolutionBackwardFilterAlgorithm =
     cudnnStatus_t (*)(cudnnHandle_t handle, cudnnTensorDescriptor_t x_desc,
@@ -708,9 +758,14 @@ using PFN_cudnnAddTensor =
   X(cudaDriverGetVersion)         \
   X(cudaGetErrorString)           \
   X(cudaGetErrorName)             \
-  X(cudaGetLastError)             \
   X(cudaMalloc)                   \
   X(cudaFree)                     \
+  X(cudaMallocAsync)              \
+  X(cudaFreeAsync)                \
+  X(cudaDeviceGetDefaultMemPool)  \
+  X(cudaMemPoolSetAttribute)      \
+  X(cudaHostAlloc)                \
+  X(cudaFreeHost)                 \
   X(cudaMemcpyAsync)              \
   X(cudaMemsetAsync)              \
   X(cudaMemGetInfo)               \
@@ -720,11 +775,24 @@ using PFN_cudnnAddTensor =
   X(cudaEventCreateWithFlags)     \
   X(cudaEventRecord)              \
   X(cudaEventSynchronize)         \
-  X(cudaEventDestroy)             \
-  X(cudaLibraryLoadData)          \
-  X(cudaLibraryUnload)            \
-  X(cudaLibraryGetKernel)         \
-  X(cudaLaunchKernel)
+  X(cudaEventQuery)               \
+  X(cudaEventDestroy)
+
+/// @brief Every CUDA driver function of DriverApi (all required; present since CUDA 7).
+#define LENET_DRIVER_FUNCTIONS(X)   \
+  X(cuInit)                         \
+  X(cuDriverGetVersion)             \
+  X(cuDeviceGet)                    \
+  X(cuDevicePrimaryCtxRetain)       \
+  X(cuDevicePrimaryCtxRelease_v2)   \
+  X(cuCtxGetCurrent)                \
+  X(cuCtxSetCurrent)                \
+  X(cuModuleLoadData)               \
+  X(cuModuleUnload)                 \
+  X(cuModuleGetFunction)            \
+  X(cuLaunchKernel)                 \
+  X(cuGetErrorName)                 \
+  X(cuGetErrorString)
 
 /// @brief Every cuBLAS function of CublasApi (all required).
 #define LENET_CUBLAS_FUNCTIONS(X) \
@@ -766,15 +834,15 @@ using PFN_cudnnAddTensor =
   X(cudnnCreateActivationDescriptor)                \
   X(cudnnSetActivationDescriptor)                   \
   X(cudnnDestroyActivationDescriptor)               \
-  X(cudnnGetConvolutionForwardAlgorithm_v7)         \
+  X(cudnnGetConvolutionForwardAlgorithmMaxCount)    \
   X(cudnnFindConvolutionForwardAlgorithm)           \
   X(cudnnGetConvolutionForwardWorkspaceSize)        \
   X(cudnnConvolutionForward)                        \
-  X(cudnnGetConvolutionBackwardDataAlgorithm_v7)    \
+  X(cudnnGetConvolutionBackwardDataAlgorithmMaxCount) \
   X(cudnnFindConvolutionBackwardDataAlgorithm)      \
   X(cudnnGetConvolutionBackwardDataWorkspaceSize)   \
   X(cudnnConvolutionBackwardData)                   \
-  X(cudnnGetConvolutionBackwardFilterAlgorithm_v7)  \
+  X(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount) \
   X(cudnnFindConvolutionBackwardFilterAlgorithm)    \
   X(cudnnGetConvolutionBackwardFilterWorkspaceSize) \
   X(cudnnConvolutionBackwardFilter)                 \

@@ -7,14 +7,21 @@
 //       native/cuda/header_check.cc
 //
 // (test/cuda-headers/check.sh finds the headers and runs that.) The CUDA runtime part is
-// required; the cuBLAS and cuDNN parts are compiled only when <cublas_v2.h> / <cudnn.h> are found
-// (__has_include), and `#pragma message` lines say which parts were checked or skipped.
+// required; the driver, cuBLAS and cuDNN parts are compiled only when <cuda.h> / <cublas_v2.h> /
+// <cudnn.h> are found (__has_include), and `#pragma message` lines say which parts were checked
+// or skipped.
 //
 // The real headers are included FIRST on purpose: their macros (cublas_v2.h's
 // `#define cublasSgemm cublasSgemm_v2`, CUDA 12's `#define cudaGetDeviceProperties
 // cudaGetDeviceProperties_v2`, the stream-flag macros, ...) are then active while api.h is
 // parsed, which proves api.h survives them.
 #include <cuda_runtime_api.h>
+#if __has_include(<cuda.h>)
+#include <cuda.h>
+#define LENET_CHECK_DRIVER 1
+#else
+#define LENET_CHECK_DRIVER 0
+#endif
 #if __has_include(<cublas_v2.h>)
 #include <cublas_v2.h>
 #define LENET_CHECK_CUBLAS 1
@@ -97,16 +104,13 @@ struct Real<R (*)(A...)> {
 
 // Handles are the very same types (api.h names the real struct tags).
 static_assert(std::is_same_v<L::cudaStream_t, ::cudaStream_t>, "cudaStream_t");
-static_assert(std::is_same_v<L::cudaLibrary_t, ::cudaLibrary_t>, "cudaLibrary_t");
-static_assert(std::is_same_v<L::cudaKernel_t, ::cudaKernel_t>, "cudaKernel_t");
 static_assert(std::is_same_v<L::cudaEvent_t, ::cudaEvent_t>, "cudaEvent_t");
+static_assert(std::is_same_v<L::cudaMemPool_t, ::cudaMemPool_t>, "cudaMemPool_t");
 
 LENET_MAP_TYPE(L::cudaError_t, ::cudaError_t)
 LENET_MAP_TYPE(L::cudaMemcpyKind, ::cudaMemcpyKind)
 LENET_MAP_TYPE(L::cudaDeviceAttr, ::cudaDeviceAttr)
-LENET_MAP_TYPE(L::cudaJitOption, ::cudaJitOption)
-LENET_MAP_TYPE(L::cudaLibraryOption, ::cudaLibraryOption)
-LENET_MAP_TYPE(L::dim3, ::dim3)
+LENET_MAP_TYPE(L::cudaMemPoolAttr, ::cudaMemPoolAttr)
 
 LENET_CHECK_VALUE(cudaError_t, cudaSuccess)
 LENET_CHECK_VALUE(cudaError_t, cudaErrorInvalidValue)
@@ -148,19 +152,14 @@ LENET_CHECK_VALUE(cudaDeviceAttr, cudaDevAttrL2CacheSize)
 LENET_CHECK_VALUE(cudaDeviceAttr, cudaDevAttrComputeCapabilityMajor)
 LENET_CHECK_VALUE(cudaDeviceAttr, cudaDevAttrComputeCapabilityMinor)
 LENET_CHECK_VALUE(cudaDeviceAttr, cudaDevAttrMaxSharedMemoryPerBlockOptin)
+LENET_CHECK_VALUE(cudaDeviceAttr, cudaDevAttrMemoryPoolsSupported)
+LENET_CHECK_VALUE(cudaMemPoolAttr, cudaMemPoolAttrReleaseThreshold)
 
 static_assert(L::kCudaStreamDefault == cudaStreamDefault, "cudaStreamDefault");
 static_assert(L::kCudaStreamNonBlocking == cudaStreamNonBlocking, "cudaStreamNonBlocking");
 static_assert(L::kCudaEventBlockingSync == cudaEventBlockingSync, "cudaEventBlockingSync");
 static_assert(L::kCudaEventDisableTiming == cudaEventDisableTiming, "cudaEventDisableTiming");
-
-// dim3 travels by value through cudaLaunchKernel: same members at the same places, and as
-// trivially copyable as the real one (so both are passed in registers the same way).
-LENET_CHECK_MEMBER(L::dim3, ::dim3, x)
-LENET_CHECK_MEMBER(L::dim3, ::dim3, y)
-LENET_CHECK_MEMBER(L::dim3, ::dim3, z)
-static_assert(std::is_trivially_copyable_v<L::dim3> == std::is_trivially_copyable_v<::dim3>,
-              "dim3 triviality differs");
+static_assert(L::kCudaHostAllocPortable == cudaHostAllocPortable, "cudaHostAllocPortable");
 
 // cudaGetDeviceProperties: we pass a raw buffer and read only `name` at its start.
 static_assert(offsetof(::cudaDeviceProp, name) == 0, "cudaDeviceProp::name is not first");
@@ -180,6 +179,39 @@ struct Real<L::PFN_cudaGetDeviceProperties_v2> {
 #endif
 
 LENET_CUDART_FUNCTIONS(LENET_CHECK_FUNCTION)
+
+// =============================================================================================
+// CUDA driver API (cuda.h): the module-load-and-launch subset.
+// =============================================================================================
+#if LENET_CHECK_DRIVER
+#pragma message("lenet header_check: CUDA driver: checking against cuda.h, CUDA_VERSION " LENET_STR(CUDA_VERSION))
+
+static_assert(std::is_same_v<L::CUdevice, ::CUdevice>, "CUdevice");
+static_assert(std::is_same_v<L::CUcontext, ::CUcontext>, "CUcontext");
+static_assert(std::is_same_v<L::CUmodule, ::CUmodule>, "CUmodule");
+static_assert(std::is_same_v<L::CUfunction, ::CUfunction>, "CUfunction");
+static_assert(std::is_same_v<L::CUstream, ::CUstream>, "CUstream");
+static_assert(std::is_same_v<L::CUstream, L::cudaStream_t>, "CUstream is cudaStream_t");
+
+LENET_MAP_TYPE(L::CUresult, ::CUresult)
+LENET_CHECK_VALUE(CUresult, CUDA_SUCCESS)
+LENET_CHECK_VALUE(CUresult, CUDA_ERROR_INVALID_VALUE)
+LENET_CHECK_VALUE(CUresult, CUDA_ERROR_OUT_OF_MEMORY)
+LENET_CHECK_VALUE(CUresult, CUDA_ERROR_NOT_INITIALIZED)
+LENET_CHECK_VALUE(CUresult, CUDA_ERROR_NO_DEVICE)
+LENET_CHECK_VALUE(CUresult, CUDA_ERROR_INVALID_DEVICE)
+LENET_CHECK_VALUE(CUresult, CUDA_ERROR_NO_BINARY_FOR_GPU)
+LENET_CHECK_VALUE(CUresult, CUDA_ERROR_INVALID_PTX)
+LENET_CHECK_VALUE(CUresult, CUDA_ERROR_UNSUPPORTED_PTX_VERSION)
+LENET_CHECK_VALUE(CUresult, CUDA_ERROR_INVALID_HANDLE)
+LENET_CHECK_VALUE(CUresult, CUDA_ERROR_NOT_FOUND)
+
+// cuda.h #defines cuDevicePrimaryCtxRelease as cuDevicePrimaryCtxRelease_v2, so the _v2 name
+// is declared directly; every other function here has one unversioned symbol.
+LENET_DRIVER_FUNCTIONS(LENET_CHECK_FUNCTION)
+#else
+#pragma message("lenet header_check: CUDA driver: SKIPPED (no <cuda.h> on the include path)")
+#endif
 
 // =============================================================================================
 // cuBLAS

@@ -42,6 +42,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -169,62 +170,79 @@ std::vector<std::string> configured_dirs() {
 // Python site-packages discovery (stage d).
 // ---------------------------------------------------------------------------------------------
 
-/// site-packages folders found by globbing the usual places, without running Python.
-std::vector<std::string> globbed_site_packages() {
-  std::vector<std::string> patterns = {
-      "/usr/lib/python3*/dist-packages",       "/usr/lib/python3*/site-packages",
-      "/usr/local/lib/python3*/dist-packages", "/usr/local/lib/python3*/site-packages",
-      "/opt/conda/lib/python3*/site-packages",
-  };
-  const std::string home = getenv_str("HOME");
-  if (!home.empty()) patterns.push_back(home + "/.local/lib/python3*/site-packages");
+/// The prefixes Python environments live under, found without running anything: the folder
+/// above every `bin/` on PATH that holds a python3 (a virtualenv's or conda env's prefix, as
+/// sys.prefix would say, even when it is not activated), $VIRTUAL_ENV, $CONDA_PREFIX, and the
+/// usual system, user and /opt locations.
+std::vector<std::string> python_prefixes() {
+  std::vector<std::string> out;
   for (const char* var : {"VIRTUAL_ENV", "CONDA_PREFIX"}) {
     const std::string prefix = getenv_str(var);
-    if (!prefix.empty()) patterns.push_back(prefix + "/lib/python3*/site-packages");
+    if (!prefix.empty()) out.push_back(prefix);
   }
+  for (const auto& dir : split(getenv_str("PATH"), ':')) {
+    if (is_file(join(dir, "python3")) && ends_with(dir, "/bin")) {
+      out.push_back(dir.substr(0, dir.size() - 4));
+    }
+  }
+  for (const char* fixed : {"/usr", "/usr/local", "/opt/conda"}) out.emplace_back(fixed);
+  const std::string home = getenv_str("HOME");
+  if (!home.empty()) {
+    out.push_back(home + "/.local");
+    for (auto& d : glob_dirs(home + "/.pyenv/versions/*")) out.push_back(std::move(d));
+    for (auto& d : glob_dirs(home + "/*conda*")) out.push_back(std::move(d));
+  }
+  for (auto& d : glob_dirs("/opt/*/.venv")) out.push_back(std::move(d));
+  for (auto& d : glob_dirs("/opt/*")) out.push_back(std::move(d));
+  return out;
+}
+
+/// site-packages folders of those prefixes (lib/python3.X/{site,dist}-packages), each once.
+std::vector<std::string> globbed_site_packages() {
   std::vector<std::string> out;
-  for (const auto& p : patterns) {
-    for (auto& d : glob_dirs(p)) out.push_back(std::move(d));
+  std::set<std::string> seen;
+  for (const auto& prefix : python_prefixes()) {
+    for (const char* kind : {"site-packages", "dist-packages"}) {
+      for (auto& d : glob_dirs(join(prefix, std::string("lib/python3*/") + kind))) {
+        if (seen.insert(canonical(d)).second) out.push_back(std::move(d));
+      }
+    }
   }
   return out;
 }
 
-/// site-packages folders as the `python3` on PATH reports them (its sys.path). Run at most once
-/// per process, and only when globbing found no NVIDIA or PyTorch folder: it is the one case the
-/// globs miss that matters in practice (a virtualenv or conda env used through its python3
-/// without being activated, or a Python in an unusual prefix), and spawning an interpreter
-/// (~20-50 ms) is acceptable on a path that otherwise ends in an error. LENET_CUDA_NO_PYTHON=1
-/// turns it off.
+/// site-packages folders as the `python3` on PATH reports them (its sys.path): only when
+/// LENET_CUDA_PYTHON=1 asks for it, since it starts an interpreter (about 200 ms, on the calling
+/// thread). python_prefixes() finds the same folders in every common layout without it.
 std::vector<std::string> python_reported_site_packages(std::string* note) {
   static std::mutex mu;
   static bool done = false;
   static std::vector<std::string> cached;
   static std::string cached_note;
   std::lock_guard<std::mutex> lock(mu);
+  const std::string on = getenv_str("LENET_CUDA_PYTHON");
+  if (on.empty() || on == "0") {
+    if (note) *note = "python3 not asked for its site-packages (set LENET_CUDA_PYTHON=1 to ask it)";
+    return {};
+  }
   if (!done) {
     done = true;
-    const std::string off = getenv_str("LENET_CUDA_NO_PYTHON");
-    if (!off.empty() && off != "0") {
-      cached_note = "not asking python3 (LENET_CUDA_NO_PYTHON is set)";
-    } else {
-      // Single quotes for the shell, double quotes for Python; stderr silenced (no python3 is
-      // a normal outcome). popen's shell finds python3 on PATH like a user's shell would.
-      const char* cmd =
-          "python3 -c \"import sys; print('\\n'.join(p for p in sys.path "
-          "if p.endswith(('site-packages', 'dist-packages'))))\" 2>/dev/null";
-      if (FILE* f = ::popen(cmd, "r")) {
-        char line[4096];
-        while (std::fgets(line, sizeof line, f)) {
-          std::string s(line);
-          while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-          if (!s.empty() && is_dir(s)) cached.push_back(s);
-        }
-        const int rc = ::pclose(f);
-        cached_note = rc == 0 ? "asked python3 for its site-packages"
-                              : "python3 is not available to ask for its site-packages";
-      } else {
-        cached_note = std::string("could not run python3: ") + std::strerror(errno);
+    // stderr silenced (no python3 is a normal outcome); popen's shell finds python3 on PATH.
+    const char* cmd =
+        "python3 -c \"import sys; print('\\n'.join(p for p in sys.path "
+        "if p.endswith(('site-packages', 'dist-packages'))))\" 2>/dev/null";
+    if (FILE* f = ::popen(cmd, "r")) {
+      char line[4096];
+      while (std::fgets(line, sizeof line, f)) {
+        std::string s(line);
+        while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+        if (!s.empty() && is_dir(s)) cached.push_back(s);
       }
+      const int rc = ::pclose(f);
+      cached_note = rc == 0 ? "asked python3 for its site-packages (LENET_CUDA_PYTHON=1)"
+                            : "python3 is not available to ask for its site-packages";
+    } else {
+      cached_note = std::string("could not run python3: ") + std::strerror(errno);
     }
   }
   if (note) *note = cached_note;
@@ -257,8 +275,8 @@ struct LibSpec {
   const char* stem;            // "libcudnn.so"
   std::vector<int> majors;     // newest first: {9, 8}
   const char* companion_stem;  // "libcublasLt.so" for cuBLAS, else nullptr
-  bool preload_cudnn_sublibs;  // libcudnn_*.so.<major> from the same folder
-  const char* pip_package;     // nvidia/<pip_package>/lib is searched first
+  bool preload_cudnn_sublibs;  // libcudnn_*.so.<major> from the same folder, once accepted
+  const char* pip_package;     // nvidia/<pip_package>/lib is searched first; nullptr: no stage (d)
   const char* fix;             // how to install it
 };
 
@@ -307,61 +325,63 @@ std::string version_suffix(const LibSpec& spec, const std::string& name) {
   return name.size() > stem.size() ? name.substr(stem.size()) : std::string();
 }
 
-/// Preloads, by full path, the libraries `name` needs from `dir` (see the file comment).
-void preload_companions(const LibSpec& spec, const Candidate& c, Opened& opened,
-                        LibraryReport& rep) {
-  const std::string suffix = version_suffix(spec, c.name);  // ".12" or ""
-  if (spec.companion_stem) {
-    const std::string path = join(c.dir, std::string(spec.companion_stem) + suffix);
-    if (is_file(path)) {
-      if (void* h = ::dlopen(path.c_str(), kDlopenFlags)) {
-        opened.companions.push_back(h);
-      } else {
-        rep.notes.push_back("could not preload " + path + ": " + last_dlerror("unknown error"));
-      }
-    }
-  }
-  if (spec.preload_cudnn_sublibs) {
-    // libcudnn_<part>.so<suffix> exactly (not the .so.9.1.0 files the symlinks point to, which
-    // are the same objects, and not static archives).
-    std::vector<std::string> pending;
-    for (const auto& f : list_dir(c.dir)) {
-      if (starts_with(f, "libcudnn_") && ends_with(f, ".so" + suffix) &&
-          f.find(".so") + 3 + suffix.size() == f.size()) {
-        pending.push_back(f);
-      }
-    }
-    // libcudnn_graph is what the others depend on; the passes below handle any other order.
-    std::stable_partition(pending.begin(), pending.end(),
-                          [](const std::string& f) { return starts_with(f, "libcudnn_graph"); });
-    std::vector<std::pair<std::string, std::string>> errors;
-    bool progress = true;
-    while (!pending.empty() && progress) {
-      progress = false;
-      errors.clear();
-      std::vector<std::string> still;
-      for (const auto& f : pending) {
-        const std::string path = join(c.dir, f);
-        if (void* h = ::dlopen(path.c_str(), kDlopenFlags)) {
-          opened.companions.push_back(h);
-          progress = true;
-        } else {
-          errors.emplace_back(path, last_dlerror("unknown error"));
-          still.push_back(f);
-        }
-      }
-      pending.swap(still);
-    }
-    for (const auto& [path, err] : errors) {
-      rep.notes.push_back("could not preload cuDNN sub-library " + path + " (cuDNN will fail "
-                          "when it needs it): " + err);
-    }
+/// Preloads, by full path, the companion (libcublasLt for cuBLAS) that `c` needs from its folder.
+void preload_companion(const LibSpec& spec, const Candidate& c, Opened& opened, LibraryReport& rep) {
+  if (!spec.companion_stem || c.dir.empty()) return;
+  const std::string path = join(c.dir, std::string(spec.companion_stem) + version_suffix(spec, c.name));
+  if (!is_file(path)) return;
+  if (void* h = ::dlopen(path.c_str(), kDlopenFlags)) {
+    opened.companions.push_back(h);
+  } else {
+    rep.notes.push_back("could not preload " + path + ": " + last_dlerror("unknown error"));
   }
 }
 
-/// dlopens one candidate (with its companions when it is a full path).
+/// Preloads, by full path, every libcudnn_*.so<suffix> of `dir` (see the file comment). Run once
+/// the cuDNN in `dir` is accepted and the cuBLAS and NVRTC it needs are loaded, since cuDNN 8's
+/// sub-libraries link libcublasLt directly.
+void preload_cudnn_sublibs(const std::string& dir, const std::string& suffix, LibraryReport& rep) {
+  // libcudnn_<part>.so<suffix> exactly (not the .so.9.1.0 files the symlinks point to, which
+  // are the same objects, and not static archives).
+  std::vector<std::string> pending;
+  for (const auto& f : list_dir(dir)) {
+    if (starts_with(f, "libcudnn_") && ends_with(f, ".so" + suffix) &&
+        f.find(".so") + 3 + suffix.size() == f.size()) {
+      pending.push_back(f);
+    }
+  }
+  // libcudnn_graph is what the others depend on; the passes below handle any other order.
+  std::stable_partition(pending.begin(), pending.end(),
+                        [](const std::string& f) { return starts_with(f, "libcudnn_graph"); });
+  std::vector<std::pair<std::string, std::string>> errors;
+  bool progress = true;
+  size_t loaded = 0;
+  while (!pending.empty() && progress) {
+    progress = false;
+    errors.clear();
+    std::vector<std::string> still;
+    for (const auto& f : pending) {
+      const std::string path = join(dir, f);
+      if (::dlopen(path.c_str(), kDlopenFlags)) {  // kept loaded with the cuDNN that needs it
+        progress = true;
+        ++loaded;
+      } else {
+        errors.emplace_back(path, last_dlerror("unknown error"));
+        still.push_back(f);
+      }
+    }
+    pending.swap(still);
+  }
+  if (loaded) rep.tried.push_back("preloaded " + std::to_string(loaded) + " cuDNN sub-libraries from " + dir);
+  for (const auto& [path, err] : errors) {
+    rep.notes.push_back("could not preload cuDNN sub-library " + path + " (cuDNN will fail "
+                        "when it needs it): " + err);
+  }
+}
+
+/// dlopens one candidate (with its companion when it is a full path).
 bool open_candidate(const LibSpec& spec, const Candidate& c, Opened& out, LibraryReport& rep) {
-  if (!c.dir.empty()) preload_companions(spec, c, out, rep);
+  preload_companion(spec, c, out, rep);
   ::dlerror();
   void* h = ::dlopen(c.target().c_str(), kDlopenFlags);
   if (!h) {
@@ -409,7 +429,7 @@ template <class Table>
 struct Binder {
   /// Fills the table's pointers; false with `err` set when a required one is missing.
   bool (*bind)(void* handle, Table& table, std::string& err);
-  /// Reads versions (no GPU needed); returns the CUDA major the library needs, 0 if unknown.
+  /// Reads versions (no GPU needed); returns the CUDA major the library is built for, 0 if unknown.
   int (*inspect)(Table& table);
   /// e.g. "12.4" for the report.
   std::string (*version)(const Table& table);
@@ -418,9 +438,18 @@ struct Binder {
   int (*own_driver_version)(const Table& table);
 };
 
+/// What a candidate must be built for: the driver's newest CUDA (when known) and, when
+/// `want_major` is set, exactly that CUDA major (cuBLAS and NVRTC matched to cuDNN).
+struct Fit {
+  int driver_version = 0;
+  int want_major = 0;
+  std::string want_reason;  // "cuDNN 9.13.0 is built for CUDA 13.0"
+};
+
 /// The candidates of stages (a) to (c), in order. `seen` collects the folders listed, so that
-/// a folder is tried once even when two stages name it.
-std::vector<Candidate> early_candidates(const LibSpec& spec, std::set<std::string>& seen) {
+/// a folder is tried once even when two stages name it. `first_dirs` are tried before all.
+std::vector<Candidate> early_candidates(const LibSpec& spec, std::set<std::string>& seen,
+                                        const std::vector<std::pair<std::string, std::string>>& first_dirs) {
   std::vector<Candidate> out;
   auto add_dir = [&](const std::string& stage, const std::string& dir) {
     if (!is_dir(dir)) {
@@ -437,6 +466,7 @@ std::vector<Candidate> early_candidates(const LibSpec& spec, std::set<std::strin
     }
     if (!any) out.push_back({stage, dir, std::string(), "none of " + names_list(spec) + " there"});
   };
+  for (const auto& [stage, dir] : first_dirs) add_dir(stage, dir);
   for (const auto& d : configured_dirs()) add_dir("(a) set_search_dirs()", d);
   for (const auto& d : split(getenv_str("LENET_CUDA_LIBS"), ':')) {
     add_dir("(a) $LENET_CUDA_LIBS", d);
@@ -444,6 +474,10 @@ std::vector<Candidate> early_candidates(const LibSpec& spec, std::set<std::strin
   for (const auto& name : sonames(spec)) {
     out.push_back({"(b) system search (LD_LIBRARY_PATH, RUNPATH, ld.so.cache, /usr/lib)",
                    std::string(), name, std::string()});
+  }
+  if (!spec.pip_package) {  // the driver: only the system's copy (and WSL's) can match the kernel module
+    if (is_dir("/usr/lib/wsl/lib")) add_dir("(c) WSL driver folder", "/usr/lib/wsl/lib");
+    return out;
   }
   for (const char* var : {"CUDA_HOME", "CUDA_PATH"}) {
     const std::string root = getenv_str(var);
@@ -471,6 +505,7 @@ std::vector<Candidate> early_candidates(const LibSpec& spec, std::set<std::strin
 std::vector<Candidate> python_candidates(const LibSpec& spec, std::set<std::string>& seen,
                                          std::vector<std::string>& notes) {
   std::vector<Candidate> out;
+  if (!spec.pip_package) return out;
   auto add_dirs_of = [&](const std::string& site) {
     for (const auto& dir : nvidia_lib_dirs(site, spec.pip_package)) {
       if (!seen.insert(canonical(dir)).second) continue;
@@ -482,7 +517,7 @@ std::vector<Candidate> python_candidates(const LibSpec& spec, std::set<std::stri
   std::vector<std::string> sites = globbed_site_packages();
   for (const auto& s : sites) add_dirs_of(s);
   if (out.empty()) {
-    // Nothing where the globs look: ask python3 (once per process) for its own site-packages.
+    // Nothing where the globs look: ask python3 for its own site-packages, when allowed.
     std::string how;
     for (const auto& s : python_reported_site_packages(&how)) {
       if (std::find(sites.begin(), sites.end(), s) != sites.end()) continue;
@@ -518,19 +553,29 @@ std::string fix_text(const LibSpec& spec) {
          " (several folders: separate them with ':'), or " + spec.fix + ".";
 }
 
-/// The generic loop: tries every candidate in order until one loads, binds and fits the driver.
+/// The generic loop: tries every candidate in order until one loads, binds and fits (the driver,
+/// and the wanted CUDA major). When none fits, the first loadable one that only misses the wanted
+/// major is used, then the first that only needs a newer driver, each with a note saying so.
+/// `accepted` (may be null) runs once a candidate is chosen, with its folder ("" for the system
+/// search) and soname suffix.
 template <class Table>
-bool load_library(const LibSpec& spec, const Binder<Table>& binder, int driver_version,
-                  Table& table, LibraryReport& rep) {
+using Accepted = std::function<void(const Candidate&, Table&, LibraryReport&)>;
+
+template <class Table>
+bool load_library(const LibSpec& spec, const Binder<Table>& binder, const Fit& fit, Table& table,
+                  LibraryReport& rep,
+                  const std::vector<std::pair<std::string, std::string>>& first_dirs = {},
+                  const std::common_type_t<Accepted<Table>>& accepted = nullptr) {
   rep = LibraryReport();
   rep.library = spec.title;
   std::set<std::string> seen;
-  const std::vector<Candidate> candidates = early_candidates(spec, seen);
+  const std::vector<Candidate> candidates = early_candidates(spec, seen, first_dirs);
 
-  std::optional<Candidate> fallback;  // first loadable one that needs a newer driver
-  std::string fallback_reason;
+  std::optional<Candidate> wrong_major, needs_driver;  // the fallbacks, in that order
+  std::string wrong_major_reason, needs_driver_reason;
 
-  auto try_one = [&](const Candidate& c, bool ignore_driver) -> bool {
+  enum class Mode { kStrict, kAnyMajor, kAnyDriver };
+  auto try_one = [&](const Candidate& c, Mode mode) -> bool {
     if (!c.outcome.empty()) {
       rep.tried.push_back(c.stage + ": " + c.dir + ": " + c.outcome);
       return false;
@@ -545,41 +590,50 @@ bool load_library(const LibSpec& spec, const Binder<Table>& binder, int driver_v
       return false;
     }
     t.path = opened.path;
-    const int needs = binder.inspect(t);
-    const int driver = binder.own_driver_version ? binder.own_driver_version(t) : driver_version;
+    const int built_for = binder.inspect(t);
+    const int driver = binder.own_driver_version ? binder.own_driver_version(t) : fit.driver_version;
     const int driver_major = driver / 1000;
-    if (!ignore_driver && driver_major > 0 && needs > driver_major) {
-      const std::string why = "built for CUDA " + std::to_string(needs) +
-                              " but the driver supports CUDA " + std::to_string(driver_major) + "." +
-                              std::to_string((driver % 1000) / 10);
-      rep.tried.push_back(c.stage + ": " + opened.path + ": skipped, " + why);
-      if (!fallback) {
-        fallback = c;
-        fallback_reason = why;
-      }
+    std::string skip;
+    if (mode != Mode::kAnyDriver && driver_major > 0 && built_for > driver_major) {
+      skip = "built for CUDA " + std::to_string(built_for) + " but the driver supports CUDA " +
+             std::to_string(driver_major) + "." + std::to_string((driver % 1000) / 10);
+      if (!needs_driver) needs_driver = c, needs_driver_reason = skip;
+    } else if (mode == Mode::kStrict && fit.want_major > 0 && built_for > 0 && built_for != fit.want_major) {
+      skip = "built for CUDA " + std::to_string(built_for) + ", but " + fit.want_reason;
+      if (!wrong_major) wrong_major = c, wrong_major_reason = skip;
+    }
+    if (!skip.empty()) {
+      rep.tried.push_back(c.stage + ": " + opened.path + ": skipped, " + skip);
       opened.close();  // so its sonames do not shadow the next candidate's companions
       return false;
     }
-    rep.tried.push_back(c.stage + ": " + opened.path + ": loaded");
+    rep.tried.push_back(c.stage + ": " + opened.path + ": chosen (version " + binder.version(t) + ")");
     table = std::move(t);
     rep.ok = true;
     rep.path = opened.path;
     rep.version = binder.version(table);
+    if (accepted) accepted(c, table, rep);
     return true;  // `opened` is deliberately leaked: the library stays loaded for good
   };
 
   for (const auto& c : candidates) {
-    if (try_one(c, false)) return true;
+    if (try_one(c, Mode::kStrict)) return true;
   }
   std::vector<std::string> python_notes;
-  for (const auto& c : python_candidates(spec, seen, python_notes)) {
-    if (try_one(c, false)) return true;
+  const std::vector<Candidate> pythons = python_candidates(spec, seen, python_notes);
+  for (const auto& c : pythons) {
+    if (try_one(c, Mode::kStrict)) return true;
   }
   for (auto& n : python_notes) rep.tried.push_back(std::move(n));
 
-  if (fallback && try_one(*fallback, true)) {
+  if (wrong_major && try_one(*wrong_major, Mode::kAnyMajor)) {
+    rep.notes.push_back("no candidate is built for CUDA " + std::to_string(fit.want_major) + "; using " +
+                        rep.path + " anyway (" + wrong_major_reason + ")");
+    return true;
+  }
+  if (needs_driver && try_one(*needs_driver, Mode::kAnyDriver)) {
     rep.notes.push_back("no candidate matches the installed driver; using " + rep.path +
-                        " anyway (" + fallback_reason + "): calls will fail until the NVIDIA "
+                        " anyway (" + needs_driver_reason + "): calls will fail until the NVIDIA "
                         "driver is updated");
     return true;
   }
@@ -610,6 +664,7 @@ struct LibState {
 };
 
 LibState<CudartApi> g_cudart;
+LibState<DriverApi> g_driver;
 LibState<CublasApi> g_cublas;
 LibState<CudnnApi> g_cudnn;
 
@@ -644,6 +699,13 @@ const Table* ensure(LibState<Table>& st, LoadFn load, LibraryReport* report) {
   return t;
 }
 
+#define LENET_BIND_ALL(list, Table)                                           \
+  bool bind_##Table(void* h, Table& t, std::string& err) {                    \
+    list(LENET_BIND_ONE) return true;                                         \
+  }
+#define LENET_BIND_ONE(name) \
+  if (!bind_symbol(h, #name, t.name, true, err)) return false;
+
 // ---- the CUDA runtime ----
 
 const LibSpec kCudartSpec = {
@@ -652,12 +714,7 @@ const LibSpec kCudartSpec = {
     "nvidia-cuda-runtime-cu12` (CUDA 12) / `pip install nvidia-cuda-runtime` (CUDA 13), or "
     "PyTorch with CUDA support"};
 
-bool bind_cudart(void* h, CudartApi& t, std::string& err) {
-#define LENET_BIND(name) if (!bind_symbol(h, #name, t.name, true, err)) return false;
-  LENET_CUDART_FUNCTIONS(LENET_BIND)
-#undef LENET_BIND
-  return true;
-}
+LENET_BIND_ALL(LENET_CUDART_FUNCTIONS, CudartApi)
 
 int inspect_cudart(CudartApi& t) {
   int v = 0;
@@ -678,8 +735,40 @@ const CudartApi* load_cudart(LibraryReport* report) {
   return ensure(g_cudart, [](CudartApi& table, LibraryReport& rep) {
     // The driver's version is only known once a runtime is loaded, so each candidate asks the
     // driver itself (inspect_cudart) and a runtime newer than the driver is passed over.
-    const Binder<CudartApi> binder{bind_cudart, inspect_cudart, version_cudart, driver_of_cudart};
-    return load_library(kCudartSpec, binder, 0, table, rep);
+    const Binder<CudartApi> binder{bind_CudartApi, inspect_cudart, version_cudart, driver_of_cudart};
+    return load_library(kCudartSpec, binder, Fit{}, table, rep);
+  }, report);
+}
+
+int known_driver_version() {
+  const CudartApi* rt = load_cudart(nullptr);
+  return rt ? rt->driver_version : 0;
+}
+
+// ---- the CUDA driver API ----
+
+const LibSpec kDriverSpec = {
+    "the CUDA driver (libcuda)", "libcuda.so", {1}, nullptr, false, nullptr,
+    "install the NVIDIA driver (535 or newer for CUDA 12, 580 or newer for CUDA 13); libcuda.so.1 "
+    "comes with it and cannot come from pip"};
+
+LENET_BIND_ALL(LENET_DRIVER_FUNCTIONS, DriverApi)
+
+int inspect_driver(DriverApi& t) {
+  int v = 0;
+  if (t.cuDriverGetVersion(&v) == CUresult::CUDA_SUCCESS) t.driver_version = v;
+  return 0;  // the driver is what the others are checked against
+}
+
+std::string version_driver(const DriverApi& t) {
+  return "supports CUDA " + std::to_string(t.driver_version / 1000) + "." +
+         std::to_string((t.driver_version % 1000) / 10);
+}
+
+const DriverApi* load_driver(LibraryReport* report) {
+  return ensure(g_driver, [](DriverApi& table, LibraryReport& rep) {
+    const Binder<DriverApi> binder{bind_DriverApi, inspect_driver, version_driver, nullptr};
+    return load_library(kDriverSpec, binder, Fit{}, table, rep);
   }, report);
 }
 
@@ -690,12 +779,7 @@ const LibSpec kCublasSpec = {
     "install cuBLAS: `pip install nvidia-cublas-cu12` (CUDA 12) / `pip install nvidia-cublas` "
     "(CUDA 13), or PyTorch with CUDA support, or NVIDIA's CUDA toolkit"};
 
-bool bind_cublas(void* h, CublasApi& t, std::string& err) {
-#define LENET_BIND(name) if (!bind_symbol(h, #name, t.name, true, err)) return false;
-  LENET_CUBLAS_FUNCTIONS(LENET_BIND)
-#undef LENET_BIND
-  return true;
-}
+LENET_BIND_ALL(LENET_CUBLAS_FUNCTIONS, CublasApi)
 
 int inspect_cublas(CublasApi& t) {
   t.cublasGetProperty(libraryPropertyType::MAJOR_VERSION, &t.major);
@@ -708,15 +792,60 @@ std::string version_cublas(const CublasApi& t) {
   return std::to_string(t.major) + "." + std::to_string(t.minor) + "." + std::to_string(t.patch);
 }
 
-int known_driver_version() {
-  const CudartApi* rt = load_cudart(nullptr);
-  return rt ? rt->driver_version : 0;
+/// `fit.want_major`: the CUDA major of the cuDNN that will use it (0 before cuDNN is known).
+const CublasApi* load_cublas(LibraryReport* report, const Fit& fit,
+                             const std::vector<std::pair<std::string, std::string>>& first_dirs) {
+  return ensure(g_cublas, [&](CublasApi& table, LibraryReport& rep) {
+    const Binder<CublasApi> binder{bind_CublasApi, inspect_cublas, version_cublas, nullptr};
+    return load_library(kCublasSpec, binder, fit, table, rep, first_dirs);
+  }, report);
 }
 
 const CublasApi* load_cublas(LibraryReport* report) {
-  return ensure(g_cublas, [](CublasApi& table, LibraryReport& rep) {
-    const Binder<CublasApi> binder{bind_cublas, inspect_cublas, version_cublas, nullptr};
-    return load_library(kCublasSpec, binder, known_driver_version(), table, rep);
+  // cuBLAS on its own is chosen for cuDNN (load_cudnn loads it with the matching major); only
+  // when no cuDNN loads does the driver alone decide.
+  Fit fit;
+  fit.driver_version = known_driver_version();
+  return load_cublas(report, fit, {});
+}
+
+// ---- NVRTC (for cuDNN 9's runtime-compiled engines; never called by us) ----
+
+LibState<NvrtcInfo> g_nvrtc;
+
+bool bind_NvrtcInfo(void* h, NvrtcInfo& t, std::string& err) {
+  return bind_symbol(h, "nvrtcVersion", t.nvrtcVersion, true, err);
+}
+
+int inspect_nvrtc(NvrtcInfo& t) {
+  if (t.nvrtcVersion(&t.major, &t.minor) != 0) t.major = t.minor = 0;
+  return t.major;
+}
+
+std::string version_nvrtc(const NvrtcInfo& t) { return std::to_string(t.major) + "." + std::to_string(t.minor); }
+
+/// Preloads libnvrtc.so.<major> (and its libnvrtc-builtins from the same folder) so that cuDNN's
+/// own dlopen finds it by soname.
+const NvrtcInfo* load_nvrtc(LibraryReport* report, const Fit& fit,
+                            const std::vector<std::pair<std::string, std::string>>& first_dirs) {
+  return ensure(g_nvrtc, [&](NvrtcInfo& table, LibraryReport& rep) {
+    const LibSpec spec = {
+        "NVRTC (libnvrtc, for cuDNN's runtime-compiled engines)", "libnvrtc.so", {fit.want_major},
+        nullptr, false, "cuda_nvrtc",
+        "install NVRTC for the CUDA major of cuDNN: `pip install nvidia-cuda-nvrtc-cu12` (CUDA 12) "
+        "/ `pip install nvidia-cuda-nvrtc` (CUDA 13); without it cuDNN can still use its "
+        "precompiled engines"};
+    const Binder<NvrtcInfo> binder{bind_NvrtcInfo, inspect_nvrtc, version_nvrtc, nullptr};
+    return load_library(spec, binder, fit, table, rep, first_dirs,
+                        [](const Candidate& c, NvrtcInfo&, LibraryReport& r) {
+                          if (c.dir.empty()) return;
+                          for (const auto& f : list_dir(c.dir)) {
+                            if (starts_with(f, "libnvrtc-builtins.so") && ::dlopen(join(c.dir, f).c_str(), kDlopenFlags)) {
+                              r.tried.push_back("preloaded " + join(c.dir, f));
+                              break;
+                            }
+                          }
+                        });
   }, report);
 }
 
@@ -727,10 +856,8 @@ const LibSpec kCudnnSpec = {
     "install cuDNN: `pip install nvidia-cudnn-cu12` (CUDA 12) / `pip install nvidia-cudnn-cu13` "
     "(CUDA 13), or PyTorch with CUDA support, or NVIDIA's cuDNN packages for your distribution"};
 
-bool bind_cudnn(void* h, CudnnApi& t, std::string& err) {
-#define LENET_BIND(name) if (!bind_symbol(h, #name, t.name, true, err)) return false;
-  LENET_CUDNN_FUNCTIONS(LENET_BIND)
-#undef LENET_BIND
+bool bind_CudnnApi(void* h, CudnnApi& t, std::string& err) {
+  LENET_CUDNN_FUNCTIONS(LENET_BIND_ONE)
 #define LENET_BIND_OPTIONAL(name) bind_symbol(h, #name, t.name, false, err);
   LENET_CUDNN_OPTIONAL_FUNCTIONS(LENET_BIND_OPTIONAL)
 #undef LENET_BIND_OPTIONAL
@@ -755,14 +882,44 @@ std::string version_cudnn(const CudnnApi& t) {
 
 const CudnnApi* load_cudnn(LibraryReport* report) {
   return ensure(g_cudnn, [](CudnnApi& table, LibraryReport& rep) {
-    // cuDNN's libraries need cuBLAS (cuDNN 8's libcudnn_ops_infer links libcublas/libcublasLt;
-    // cuDNN 9's wheels depend on nvidia-cublas): loading ours first lets the dynamic linker
-    // reuse it by soname when it is not on the search path. Failure here is not fatal.
-    load_cublas(nullptr);
-    const Binder<CudnnApi> binder{bind_cudnn, inspect_cudnn, version_cudnn, nullptr};
-    return load_library(kCudnnSpec, binder, known_driver_version(), table, rep);
+    Fit fit;
+    fit.driver_version = known_driver_version();
+    const Binder<CudnnApi> binder{bind_CudnnApi, inspect_cudnn, version_cudnn, nullptr};
+    // Once a cuDNN is chosen (its main library needs nothing else to load), the cuBLAS and NVRTC
+    // of its CUDA major are loaded, looking first in its own folder, then its sub-libraries.
+    return load_library(kCudnnSpec, binder, fit, table, rep, {},
+                        [&](const Candidate& c, CudnnApi& t, LibraryReport& r) {
+                          Fit match;
+                          match.driver_version = fit.driver_version;
+                          match.want_major = static_cast<int>(t.cudart_version / 1000);
+                          match.want_reason = "cuDNN " + version_cudnn(t) + " needs CUDA " +
+                                              std::to_string(match.want_major);
+                          std::vector<std::pair<std::string, std::string>> first;
+                          if (!c.dir.empty()) first.emplace_back("(0) cuDNN's own folder", c.dir);
+                          LibraryReport blas, nvrtc;
+                          load_cublas(&blas, match, first);
+                          if (blas.ok) {
+                            r.tried.push_back("cuBLAS for it: " + blas.path + " (" + blas.version + ")");
+                          } else {
+                            r.notes.push_back("no cuBLAS loaded for it (see cuBLAS's report)");
+                          }
+                          load_nvrtc(&nvrtc, match, first);
+                          for (const auto& n : nvrtc.notes) r.notes.push_back("NVRTC: " + n);
+                          if (nvrtc.ok) {
+                            r.tried.push_back("NVRTC for it: " + nvrtc.path + " (" + nvrtc.version + ")");
+                          } else {
+                            r.notes.push_back("no libnvrtc.so." + std::to_string(match.want_major) +
+                                              " found: cuDNN's runtime-compiled engines are unavailable "
+                                              "(install nvidia-cuda-nvrtc for CUDA " +
+                                              std::to_string(match.want_major) + ")");
+                          }
+                          if (!c.dir.empty()) preload_cudnn_sublibs(c.dir, version_suffix(kCudnnSpec, c.name), r);
+                        });
   }, report);
 }
+
+#undef LENET_BIND_ONE
+#undef LENET_BIND_ALL
 
 [[noreturn]] void throw_load_error(const LibraryReport& rep, const char* title) {
   throw Error(rep.error.empty() ? std::string("lenet: could not load ") + title : rep.error);
@@ -781,8 +938,16 @@ const CudartApi& cudart() {
   throw_load_error(rep, kCudartSpec.title);
 }
 
+const DriverApi& driver() {
+  if (const DriverApi* t = g_driver.published.load(std::memory_order_acquire)) return *t;
+  LibraryReport rep;
+  if (const DriverApi* t = load_driver(&rep)) return *t;
+  throw_load_error(rep, kDriverSpec.title);
+}
+
 const CublasApi& cublas() {
   if (const CublasApi* t = g_cublas.published.load(std::memory_order_acquire)) return *t;
+  load_cudnn(nullptr);  // cuBLAS is chosen to match cuDNN
   LibraryReport rep;
   if (const CublasApi* t = load_cublas(&rep)) return *t;
   throw_load_error(rep, kCublasSpec.title);
@@ -797,6 +962,9 @@ const CudnnApi& cudnn() {
 
 const CudartApi* cudart_if_loaded() noexcept {
   return g_cudart.published.load(std::memory_order_acquire);
+}
+const DriverApi* driver_if_loaded() noexcept {
+  return g_driver.published.load(std::memory_order_acquire);
 }
 const CublasApi* cublas_if_loaded() noexcept {
   return g_cublas.published.load(std::memory_order_acquire);
@@ -813,41 +981,27 @@ void set_search_dirs(std::vector<std::string> dirs) {
 
 std::vector<std::string> search_dirs() { return configured_dirs(); }
 
-std::string LoadReport::to_string() const {
-  std::ostringstream out;
-  out << "CUDA driver: ";
-  if (driver_version > 0) {
-    out << "supports CUDA " << driver_version / 1000 << "." << (driver_version % 1000) / 10;
-  } else {
-    out << "not found (cudaDriverGetVersion gave 0, or the runtime did not load)";
-  }
-  for (const LibraryReport* r : {&cudart, &cublas, &cudnn}) {
-    out << "\n" << r->library << ": ";
-    if (r->ok) {
-      out << "loaded " << r->path << " (version " << r->version << ")";
-      for (const auto& n : r->notes) out << "\n  note: " << n;
-    } else {
-      out << (r->error.empty() ? std::string("not loaded") : r->error);
-    }
-  }
-  return out.str();
-}
-
 LoadReport probe() noexcept {
   LoadReport out;
   try {
     out.cudart.library = kCudartSpec.title;
+    out.driver.library = kDriverSpec.title;
     out.cublas.library = kCublasSpec.title;
     out.cudnn.library = kCudnnSpec.title;
     if (const CudartApi* rt = load_cudart(&out.cudart)) out.driver_version = rt->driver_version;
+    load_driver(&out.driver);
+    load_cudnn(&out.cudnn);  // loads the cuBLAS and NVRTC that match it
     load_cublas(&out.cublas);
-    load_cudnn(&out.cudnn);
+    {
+      std::lock_guard<std::mutex> lock(g_nvrtc.mu);  // the report only: loading cuDNN chose it
+      out.nvrtc = g_nvrtc.report;
+    }
   } catch (const std::exception& e) {  // std::bad_alloc: report what we have
-    for (LibraryReport* r : {&out.cudart, &out.cublas, &out.cudnn}) {
+    for (LibraryReport* r : {&out.cudart, &out.driver, &out.cublas, &out.cudnn}) {
       if (!r->ok && r->error.empty()) r->error = std::string("lenet: probe failed: ") + e.what();
     }
   } catch (...) {
-    for (LibraryReport* r : {&out.cudart, &out.cublas, &out.cudnn}) {
+    for (LibraryReport* r : {&out.cudart, &out.driver, &out.cublas, &out.cudnn}) {
       if (!r->ok && r->error.empty()) r->error = "lenet: probe failed";
     }
   }

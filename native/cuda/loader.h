@@ -5,8 +5,11 @@
 //   check_cudnn(cudnn().cudnnConvolutionForward(handle, &one, xd, x, ...),
 //               "cudnnConvolutionForward");
 //
-// Where the libraries are looked for, in this order (the first that loads and has every
-// function wins; see loader.cc for the details):
+// The driver API (libcuda.so.1) comes only from the system (it is installed with the driver).
+// cuDNN is loaded before cuBLAS, and cuBLAS and NVRTC are then chosen for cuDNN's CUDA major, looked
+// for first in cuDNN's own folder.
+// Where the libraries are looked for, in this order (the first that loads, has every function and
+// fits the driver wins; see loader.cc for the details):
 //   (a) folders given explicitly: set_search_dirs(), then $LENET_CUDA_LIBS (':'-separated);
 //   (b) the plain sonames, resolved by dlopen through LD_LIBRARY_PATH, the addon's RUNPATH and
 //       the system's paths (ld.so.cache, /usr/lib, ...);
@@ -41,6 +44,15 @@ struct CudartApi {
   int driver_version = 0;
 };
 
+/// @brief The CUDA driver API's functions (libcuda.so.1), plus what was loaded.
+struct DriverApi {
+  LENET_DRIVER_FUNCTIONS(LENET_CUDA_TABLE_MEMBER)
+  /// Full path of the loaded file.
+  std::string path;
+  /// cuDriverGetVersion(): the newest CUDA the driver supports, e.g. 13000.
+  int driver_version = 0;
+};
+
 /// @brief cuBLAS's functions (libcublas), plus what was loaded.
 struct CublasApi {
   LENET_CUBLAS_FUNCTIONS(LENET_CUDA_TABLE_MEMBER)
@@ -66,19 +78,35 @@ struct CudnnApi {
   std::size_t cudart_version = 0;
 };
 
+/// @brief NVRTC (libnvrtc), which cuDNN 9 dlopens for its runtime-compiled engines: preloaded
+/// (matching cuDNN's CUDA major) so that cuDNN finds it; we only read its version.
+struct NvrtcInfo {
+  /// nvrtcVersion(int* major, int* minor) (nvrtc.h; its nvrtcResult is a C enum, 0 = success).
+  int (*nvrtcVersion)(int* major, int* minor) = nullptr;
+  std::string path;
+  int major = 0, minor = 0;
+};
+
 /// @brief The CUDA runtime's table; loads libcudart on first use (thread-safe).
 /// @throws lenet::Error naming every path tried, each one's dlerror(), and how to fix it.
 const CudartApi& cudart();
-/// @brief cuBLAS's table; loads libcublas (and its libcublasLt) on first use (thread-safe).
+/// @brief The driver API's table; loads libcuda.so.1 on first use (thread-safe).
+/// @throws lenet::Error as cudart() does.
+const DriverApi& driver();
+/// @brief cuBLAS's table; loads libcublas (and its libcublasLt) on first use (thread-safe),
+/// choosing the one built for the CUDA major of the cuDNN that loads (cuDNN is loaded first).
 /// @throws lenet::Error as cudart() does.
 const CublasApi& cublas();
-/// @brief cuDNN's table; loads libcudnn (and, from a folder, its sub-libraries) on first use.
+/// @brief cuDNN's table; loads libcudnn on first use, then the cuBLAS and NVRTC of its CUDA major
+/// and, from a folder, its sub-libraries.
 /// @throws lenet::Error as cudart() does.
 const CudnnApi& cudnn();
 
 /// @brief The table if the library is already loaded, else nullptr. Never loads, never throws:
 /// for error paths (status.cc) that must not start loading a library.
 const CudartApi* cudart_if_loaded() noexcept;
+/// @brief See cudart_if_loaded().
+const DriverApi* driver_if_loaded() noexcept;
 /// @brief See cudart_if_loaded().
 const CublasApi* cublas_if_loaded() noexcept;
 /// @brief See cudart_if_loaded().
@@ -111,18 +139,16 @@ struct LibraryReport {
   std::vector<std::string> notes;
 };
 
-/// @brief Outcome of loading all three libraries.
+/// @brief Outcome of loading the libraries.
 struct LoadReport {
-  LibraryReport cudart, cublas, cudnn;
+  LibraryReport cudart, driver, cublas, cudnn;
+  /// What was chosen for NVRTC (optional: its absence only disables some cuDNN engines).
+  LibraryReport nvrtc;
   /// cudaDriverGetVersion() (0 when cudart did not load or no driver is installed).
   int driver_version = 0;
-  /// @brief True when all three libraries loaded.
-  bool ok() const { return cudart.ok && cublas.ok && cudnn.ok; }
-  /// @brief A multi-line summary, one paragraph per library.
-  std::string to_string() const;
 };
 
-/// @brief Loads (if not yet loaded) all three libraries and reports on each. Never throws.
+/// @brief Loads (if not yet loaded) the libraries and reports on each. Never throws.
 ///
 /// Loading says nothing about GPUs: a machine without a driver or GPU loads the libraries fine
 /// and then fails at cudaGetDeviceCount (cudaErrorInsufficientDriver / cudaErrorNoDevice).

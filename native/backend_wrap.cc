@@ -23,8 +23,11 @@ namespace lenet {
 struct Completion {
   std::vector<float> data;
   bool ran = false;
-  /// For a sync: blocks until the device has finished (see Device::fence); may be empty.
+  /// Blocks until the device has finished the read or the work before the sync (see
+  /// Device::download and Device::fence); may be empty. Run by the waiter, off the executor.
   std::function<void()> fence;
+  /// What the fence reported (an error the device raised in the work waited for), if anything.
+  std::optional<std::string> fence_error;
 };
 
 namespace {
@@ -74,8 +77,21 @@ bool bool_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const ch
   return info[i].As<Napi::Boolean>().Value();
 }
 
-// The error a waiter reports, if any: the sticky error, or the reason its own task was skipped.
+// Runs a completion's fence on the waiting thread, keeping what it reports.
+void run_fence(Completion& done) {
+  if (!done.ran || !done.fence) return;
+  try {
+    done.fence();
+  } catch (const std::exception& e) {
+    done.fence_error = e.what();
+  }
+}
+
+// The error a waiter reports, if any: what its fence found (an error the device raised in the
+// work it waited for, which came before any later sticky error), the sticky error, or the reason
+// its own task was skipped.
 std::optional<std::string> completion_error(Executor& executor, const Completion& done) {
+  if (done.fence_error) return done.fence_error;
   if (auto error = executor.take_error()) return error;
   if (!done.ran) return "not performed because an earlier operation failed: " + executor.last_error();
   return std::nullopt;
@@ -98,13 +114,7 @@ class WaitWorker : public Napi::AsyncWorker {
 
   void Execute() override {
     state_->executor->wait_for(seq_);
-    if (done_->ran && done_->fence) {
-      try {
-        done_->fence();
-      } catch (const std::exception& e) {
-        SetError(e.what());
-      }
-    }
+    run_fence(*done_);
   }
 
   void OnOK() override {
@@ -335,7 +345,7 @@ std::pair<uint64_t, std::shared_ptr<Completion>> BackendWrap::queue_wait(const c
     done->data.resize(src->numel());
     TensorRef t = *src;
     seq = state_->executor->enqueue(op, [device, t, done] {
-      device->download(t, done->data.data());
+      done->fence = device->download(t, done->data.data());
       done->ran = true;
     });
   } else {
@@ -358,7 +368,7 @@ Napi::Value BackendWrap::wait_async(Napi::Env env, const char* op, const TensorR
 Napi::Value BackendWrap::wait_sync(Napi::Env env, const char* op, const TensorRef* src) {
   auto [seq, done] = queue_wait(op, src);
   state_->executor->wait_for(seq);
-  if (done->ran && done->fence) done->fence();
+  run_fence(*done);
   if (auto error = completion_error(*state_->executor, *done)) throw make_error(env, *error, "LENET_NATIVE");
   if (!src) return env.Undefined();
   auto out = Napi::Float32Array::New(env, done->data.size());
@@ -687,6 +697,7 @@ Napi::Value BackendWrap::SoftmaxNll(const Napi::CallbackInfo& info) {
     expect_rank(op, "logits", logits, 2);
     expect_shape(op, "probs", probs, logits.shape);
     if (labels) expect_shape(op, "labels", *labels, {logits.dim(0)});
+    if (labels && logits.dim(0) > 0 && logits.dim(1) == 0) fail(op, "logits " + shape_str(logits.shape) + " have no classes");
     if (stats) {
       if (!labels) fail(op, "stats need labels");
       expect_shape(op, "stats", *stats, {2});
@@ -705,6 +716,7 @@ Napi::Value BackendWrap::SoftmaxNllBackward(const Napi::CallbackInfo& info) {
               dlogits = arg(info, 2, op, "dlogits");
     expect_rank(op, "probs", probs, 2);
     expect_shape(op, "labels", labels, {probs.dim(0)});
+    if (probs.dim(0) > 0 && probs.dim(1) == 0) fail(op, "probs " + shape_str(probs.shape) + " have no classes");
     expect_shape(op, "dlogits", dlogits, probs.shape);
     return enqueue(info.Env(), op, [=](Device& d) { d.softmax_nll_backward(probs, labels, dlogits); });
   });

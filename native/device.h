@@ -113,19 +113,19 @@ class Device : public std::enable_shared_from_this<Device> {
 
   // -- transfers (executor thread) --
   virtual void upload(const TensorRef& dst, const float* src) = 0;
-  virtual void download(const TensorRef& src, float* dst) = 0;
+  /// @brief Copies src into host memory at dst (src.numel() floats). Returns a callable that
+  /// blocks until the data is in dst and reports errors the device raised in work issued before
+  /// the download (CUDA: a bad label found by a kernel); it runs on the waiting thread, so the
+  /// executor keeps feeding the device. Empty when the copy is complete on return (the CPU).
+  virtual std::function<void()> download(const TensorRef& src, float* dst) = 0;
   virtual void fill(const TensorRef& dst, float value) = 0;
   virtual void copy(const TensorRef& src, const TensorRef& dst) = 0;
-  /// @brief Waits until all work issued to the device so far has completed (CUDA: stream sync).
-  virtual void synchronize() = 0;
-  /// @brief Marks the work issued so far and returns a callable that blocks until it is done.
-  /// The callable runs on the waiting thread, not the executor, so the executor keeps feeding the
-  /// device meanwhile (CUDA: an event recorded on the stream). Empty when the work is already
-  /// done once the executor gets here (the CPU).
-  virtual std::function<void()> fence() {
-    synchronize();
-    return {};
-  }
+  /// @brief Marks the work issued so far and returns a callable that blocks until it is done
+  /// and reports errors the device raised in it, as download() does. The callable runs on the
+  /// waiting thread, not the executor, so the executor keeps feeding the device meanwhile (CUDA:
+  /// an event recorded on the stream). Empty when the work is already done once the executor
+  /// gets here (the CPU).
+  virtual std::function<void()> fence() = 0;
 
   // -- convolution: x [N,C,H,W], w [K,C,KH,KW], y [N,K,H-KH+1,W-KW+1] --
   virtual void conv2d_forward(const TensorRef& x, const TensorRef& w, const TensorRef& y) = 0;

@@ -57,12 +57,6 @@ void Executor::wait_for(uint64_t seq) {
   cv_done_.wait(lock, [&] { return done_seq_ >= seq; });
 }
 
-void Executor::drain() {
-  std::unique_lock<std::mutex> lock(mu_);
-  uint64_t last = next_seq_ - 1;
-  cv_done_.wait(lock, [&] { return done_seq_ >= last; });
-}
-
 std::optional<std::string> Executor::take_error() {
   std::lock_guard<std::mutex> lock(mu_);
   std::optional<std::string> e = std::move(error_);

@@ -36,8 +36,6 @@ class Executor {
   uint64_t enqueue(const char* op, Task task);
   /// @brief Blocks until every task up to `seq` has run (or been skipped after an error).
   void wait_for(uint64_t seq);
-  /// @brief Blocks until the queue is empty and idle.
-  void drain();
   /// @brief Returns and clears the sticky error, if any.
   std::optional<std::string> take_error();
   /// @brief The most recent error, even once taken (to explain why a task was skipped).

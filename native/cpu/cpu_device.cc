@@ -111,8 +111,9 @@ class CpuDevice final : public Device {
   void upload(const TensorRef& dst, const float* src) override {
     std::memcpy(dst.data(), src, dst.numel() * sizeof(float));
   }
-  void download(const TensorRef& src, float* dst) override {
+  std::function<void()> download(const TensorRef& src, float* dst) override {
     std::memcpy(dst, src.data(), src.numel() * sizeof(float));
+    return {};
   }
   void fill(const TensorRef& dst, float value) override {
     elementwise(dst.numel(), [&](int64_t b, int64_t e) { std::fill(dst.data() + b, dst.data() + e, value); });
@@ -120,7 +121,8 @@ class CpuDevice final : public Device {
   void copy(const TensorRef& src, const TensorRef& dst) override {
     std::memmove(dst.data(), src.data(), src.numel() * sizeof(float));
   }
-  void synchronize() override {}
+  // Ops run synchronously on the executor: when it gets here, everything before is done.
+  std::function<void()> fence() override { return {}; }
 
   // ---- convolution ----
 
@@ -375,7 +377,7 @@ class CpuDevice final : public Device {
   void softmax_nll(const TensorRef& logits, const TensorRef* labels, const TensorRef& probs,
                    const TensorRef* stats) override {
     const int64_t n = logits.dim(0), k = logits.dim(1);
-    if (k == 0 && n > 0 && labels) throw Error("softmaxNll: logits have no classes");
+    if (k == 0 && n > 0 && labels) throw Error("logits have no classes");
     if (k == 0) return;
     const float* z = logits.data();
     const float* y = labels ? labels->data() : nullptr;
@@ -414,6 +416,7 @@ class CpuDevice final : public Device {
   void softmax_nll_backward(const TensorRef& probs, const TensorRef& labels,
                             const TensorRef& dlogits) override {
     const int64_t n = probs.dim(0), k = probs.dim(1);
+    if (k == 0 && n > 0) throw Error("probs have no classes");
     const float* p = probs.data();
     const float* y = labels.data();
     float* g = dlogits.data();

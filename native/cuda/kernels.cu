@@ -1,8 +1,8 @@
 // The CUDA backend's own kernels: the few steps cuDNN and cuBLAS don't cover (a fill with a
-// value, and the negative log-likelihood's statistics and gradient). Compiled to PTX by
-// scripts/gen-ptx.sh into kernels_ptx.h (committed), which the backend loads at run time with
-// cudaLibraryLoadData, so the addon builds without nvcc and the driver JIT-compiles the PTX for
-// whatever GPU is present (compute_75 and newer).
+// value, and the negative log-likelihood's statistics and gradient, which also check the labels).
+// Compiled to PTX by scripts/gen-ptx.sh into kernels_ptx.h (committed), which the backend loads
+// at run time with the driver API (cuModuleLoadData), so the addon builds without nvcc and the
+// driver JIT-compiles the PTX for whatever GPU is present (compute_75 and newer).
 
 // x[i] = v for i < n.
 extern "C" __global__ void lenet_fill(float* x, float v, unsigned long long n) {
@@ -11,15 +11,52 @@ extern "C" __global__ void lenet_fill(float* x, float v, unsigned long long n) {
     x[i] = v;
 }
 
+// The label check shared by both NLL kernels, run by every thread of ONE block: finds the first
+// row whose label is not a class id in 0..k-1 (the CPU's test: not >= 0, not < k, or not an
+// integer) and, unless an earlier launch already did, records it in the backend's status word:
+// status[0] = 1, status[1] = op, status[2] = row, status[3] = the label's bits, status[4] = k.
+// Kernels on one stream run one after another, so "earlier" is issue order; the host reads and
+// clears the status at its next wait and reports the first bad label as the CPU does.
+__device__ void lenet_check_labels(const float* labels, int n, int k, unsigned* status,
+                                   unsigned op) {
+  __shared__ int first;
+  if (threadIdx.x == 0) first = n;
+  __syncthreads();
+  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    const float y = labels[i];
+    if (!(y >= 0.0f) || !(y < (float)k) || y != floorf(y)) atomicMin(&first, i);
+  }
+  __syncthreads();
+  if (threadIdx.x == 0 && first < n && status[0] == 0) {
+    status[1] = op;
+    status[2] = (unsigned)first;
+    status[3] = __float_as_uint(labels[first]);
+    status[4] = (unsigned)k;
+    __threadfence();
+    status[0] = 1;
+  }
+}
+
+// softmaxNll's label check when no statistics are computed: one block, op as given.
+extern "C" __global__ void lenet_labels(const float* labels, int n, int k, unsigned* status,
+                                        unsigned op) {
+  lenet_check_labels(labels, n, k, status, op);
+}
+
 // One block of 256 threads: stats[0] += sum over rows of -log softmax(logits)[label],
 // stats[1] += rows whose first argmax is not the label. The per-thread partial sums are reduced in
-// a fixed tree, so the result is deterministic. A label that is not a class id makes the loss NaN.
+// a fixed tree, so the result is deterministic. A row whose label is not a class id adds nothing
+// (it is recorded in `status` and reported at the next wait; op 0 = softmaxNll).
 extern "C" __global__ void lenet_nll_stats(const float* logits, const float* labels, int n, int k,
-                                           float* stats) {
+                                           float* stats, unsigned* status) {
   __shared__ double loss_part[256];
   __shared__ double err_part[256];
+  lenet_check_labels(labels, n, k, status, 0u);
   double loss = 0.0, errors = 0.0;
   for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    const float y = labels[i];
+    if (!(y >= 0.0f) || !(y < (float)k) || y != floorf(y)) continue;  // never index with it
+    const int label = (int)y;
     const float* z = logits + (long long)i * k;
     int arg = 0;
     for (int j = 1; j < k; ++j)
@@ -27,13 +64,6 @@ extern "C" __global__ void lenet_nll_stats(const float* logits, const float* lab
     const float mx = z[arg];
     float sum = 0.0f;
     for (int j = 0; j < k; ++j) sum += expf(z[j] - mx);
-    const float y = labels[i];
-    const int label = (int)y;
-    if (!(y >= 0.0f) || label >= k || (float)label != y) {
-      loss += __int_as_float(0x7fc00000);  // NaN: the host sees a NaN cost
-      errors += 1.0;
-      continue;
-    }
     loss += (double)(logf(sum) - (z[label] - mx));
     errors += arg != label ? 1.0 : 0.0;
   }
@@ -53,9 +83,11 @@ extern "C" __global__ void lenet_nll_stats(const float* logits, const float* lab
   }
 }
 
-// dlogits[i, j] = (probs[i, j] - (j == label_i)) / n.
+// dlogits[i, j] = (probs[i, j] - (j == label_i)) / n. Block 0 also checks the labels (op 1 =
+// softmaxNllBackward); the gradient itself never indexes with a label.
 extern "C" __global__ void lenet_nll_grad(const float* probs, const float* labels, int n, int k,
-                                          float* dlogits) {
+                                          float* dlogits, unsigned* status) {
+  if (blockIdx.x == 0) lenet_check_labels(labels, n, k, status, 1u);
   const float inv_n = 1.0f / (float)n;
   const long long total = (long long)n * k;
   for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < total;

@@ -58,6 +58,25 @@ void throw_cuda_error(int status, const char* call) {
   throw Error(msg);
 }
 
+void throw_driver_error(int status, const char* call) {
+  std::string name = "CUDA driver error";
+  std::string text;
+  if (const DriverApi* cu = driver_if_loaded()) {
+    const char* n = nullptr;
+    const char* t = nullptr;
+    cu->cuGetErrorName(static_cast<CUresult>(status), &n);
+    cu->cuGetErrorString(static_cast<CUresult>(status), &t);
+    name = or_unknown(n);
+    text = or_unknown(t);
+  }
+  std::string msg = std::string(call ? call : "CUDA driver call") + " failed: " + name + " (" +
+                    std::to_string(status) + ")";
+  if (!text.empty()) msg += ": " + text;
+  if (const char* hint = cuda_hint(status)) msg += std::string(" (") + hint + ")";
+  if (status == static_cast<int>(CUresult::CUDA_ERROR_OUT_OF_MEMORY)) throw OutOfMemory(msg);
+  throw Error(msg);
+}
+
 void throw_cublas_error(int status, const char* call) {
   std::string name = "cuBLAS error";
   std::string text;
@@ -104,8 +123,6 @@ int cudnn_major() noexcept {
   return dnn ? dnn->major : 0;
 }
 
-bool in_category(int status, int category) { return status >= category && status < category + 1000; }
-
 }  // namespace
 
 bool cudnn_status_is_alloc_failure(int status) noexcept {
@@ -113,20 +130,6 @@ bool cudnn_status_is_alloc_failure(int status) noexcept {
   const bool v8 = status == cudnn8_status::kAllocFailed;
   const bool v9 = status == cudnn9_status::kHostAllocationFailed ||
                   status == cudnn9_status::kDeviceAllocationFailed;
-  return major == 8 ? v8 : major >= 9 ? v9 : (v8 || v9);
-}
-
-bool cudnn_status_is_not_supported(int status) noexcept {
-  const int major = cudnn_major();
-  const bool v8 = status == cudnn8_status::kNotSupported;
-  const bool v9 = in_category(status, cudnn9_status::kNotSupported);
-  return major == 8 ? v8 : major >= 9 ? v9 : (v8 || v9);
-}
-
-bool cudnn_status_is_bad_param(int status) noexcept {
-  const int major = cudnn_major();
-  const bool v8 = status == cudnn8_status::kBadParam;
-  const bool v9 = in_category(status, cudnn9_status::kBadParam);
   return major == 8 ? v8 : major >= 9 ? v9 : (v8 || v9);
 }
 

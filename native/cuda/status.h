@@ -18,6 +18,8 @@ namespace lenet::cuda {
 
 /// @brief Throws for a CUDA runtime status (always; use check_cuda for the test).
 [[noreturn]] void throw_cuda_error(int status, const char* call);
+/// @brief Throws for a CUDA driver API status (always).
+[[noreturn]] void throw_driver_error(int status, const char* call);
 /// @brief Throws for a cuBLAS status (always).
 [[noreturn]] void throw_cublas_error(int status, const char* call);
 /// @brief Throws for a cuDNN status (always).
@@ -31,6 +33,12 @@ inline void check_cuda(int status, const char* call) {
 /// @brief check_cuda for the typed status our function pointers return.
 inline void check_cuda(cudaError_t status, const char* call) {
   check_cuda(static_cast<int>(status), call);
+}
+
+/// @brief Throws lenet::Error unless `status` is CUDA_SUCCESS; lenet::OutOfMemory for
+/// CUDA_ERROR_OUT_OF_MEMORY.
+inline void check_driver(CUresult status, const char* call) {
+  if (status != CUresult::CUDA_SUCCESS) throw_driver_error(static_cast<int>(status), call);
 }
 
 /// @brief Throws lenet::Error unless `status` is CUBLAS_STATUS_SUCCESS; lenet::OutOfMemory for
@@ -59,17 +67,15 @@ inline void check_cudnn(cudnnStatus_t status, const char* call) {
 /// overlap (cuDNN 8: 0..14, cuDNN 9: 0 and >= 1000), but the loaded major version is used
 /// when known.
 bool cudnn_status_is_alloc_failure(int status) noexcept;
-/// @brief True for "not supported" (cuDNN 8: 9; cuDNN 9: the 3000..3999 category), e.g. an
-/// algorithm that cannot run this problem: worth trying the next one.
-bool cudnn_status_is_not_supported(int status) noexcept;
-/// @brief True for "bad parameter" (cuDNN 8: 3; cuDNN 9: the 2000..2999 category).
-bool cudnn_status_is_bad_param(int status) noexcept;
 
 }  // namespace lenet::cuda
 
 /// @brief Calls cudart().fn(args...) and check_cuda's the result with "fn" as the call name.
 #define LENET_CUDART(fn, ...) \
   ::lenet::cuda::check_cuda(::lenet::cuda::cudart().fn(__VA_ARGS__), #fn)
+/// @brief Calls driver().fn(args...) and checks it.
+#define LENET_CU(fn, ...) \
+  ::lenet::cuda::check_driver(::lenet::cuda::driver().fn(__VA_ARGS__), #fn)
 /// @brief Calls cublas().fn(args...) (fn is the exported name, e.g. cublasSgemm_v2) and checks it.
 #define LENET_CUBLAS(fn, ...) \
   ::lenet::cuda::check_cublas(::lenet::cuda::cublas().fn(__VA_ARGS__), #fn)

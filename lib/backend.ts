@@ -380,6 +380,9 @@ export class Backend {
     if (logits.shape.length !== 2) throw new ShapeError(`${op}: logits must be 2-D [N,K], got ${shapeText(logits.shape)}`);
     this.expectShape(op, 'probs', probs, logits.shape);
     if (labels) this.expectShape(op, 'labels', labels, [logits.shape[0]]);
+    if (labels && logits.shape[0] > 0 && logits.shape[1] === 0) {
+      throw new ShapeError(`${op}: logits ${shapeText(logits.shape)} have no classes for the labels to name`);
+    }
     if (stats) {
       if (!labels) throw new ShapeError(`${op}: stats need labels`);
       this.expectShape(op, 'stats', stats, [2]);
@@ -398,6 +401,9 @@ export class Backend {
     this.isTensor(op, 'probs', probs);
     if (probs.shape.length !== 2) throw new ShapeError(`${op}: probs must be 2-D [N,K], got ${shapeText(probs.shape)}`);
     this.expectShape(op, 'labels', labels, [probs.shape[0]]);
+    if (probs.shape[0] > 0 && probs.shape[1] === 0) {
+      throw new ShapeError(`${op}: probs ${shapeText(probs.shape)} have no classes for the labels to name`);
+    }
     this.expectShape(op, 'dlogits', dlogits, probs.shape);
     this.native.softmaxNllBackward(this.arg(op, 'probs', probs), this.arg(op, 'labels', labels), this.arg(op, 'dlogits', dlogits));
   }

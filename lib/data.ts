@@ -36,8 +36,12 @@ export function uploadSplit(backend: Backend, split: MnistSplit, limit?: number)
   }
   const count = Math.min(split.count, limit ?? split.count);
   const pixels = split.rows * split.cols;
+  const hostLabels = split.labels.subarray(0, count);
+  // Checked once here, so that no training step can meet a label that is not a class id.
+  const bad = hostLabels.findIndex((l) => l > 9);
+  if (bad >= 0) throw new RangeError(`uploadSplit: label ${hostLabels[bad]} of image ${bad} is not a class in 0..9`);
   const images = backend.tensor([count, 1, split.rows, split.cols], split.images.subarray(0, count * pixels), 1 / 255);
-  const labels = backend.tensor([count], Float32Array.from(split.labels.subarray(0, count)));
+  const labels = backend.tensor([count], Float32Array.from(hostLabels));
   return { images, labels, count };
 }
 

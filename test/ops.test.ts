@@ -722,6 +722,63 @@ describeEachBackend('ops', (getBackend) => {
       be.maxPool2x2Forward(T([0, 3, 5, 7]), T([0, 3, 2, 3]));
       await be.sync();
     });
+
+    test('every op of an empty batch: gradients of weights and biases are zero, the rest are no-ops', async () => {
+      const be = getBackend();
+      const dw = T([4, 2, 3, 2], NAN(48));
+      be.conv2dBackward(T([0, 2, 7, 9]), T([4, 2, 3, 2]), T([0, 4, 5, 8]), T([0, 2, 7, 9]), dw);
+      expect(Array.from(await dw.read())).toEqual(new Array(48).fill(0));
+      be.conv2dBackwardData(T([0, 4, 5, 8]), T([4, 2, 3, 2]), T([0, 2, 7, 9]));
+      const db = T([3], NAN(3));
+      be.biasGrad(T([0, 3, 4, 4]), db);
+      expect(Array.from(await db.read())).toEqual([0, 0, 0]);
+      const x = T([0, 3, 4, 4]);
+      be.biasAdd(x, T([3]), x);
+      be.biasTanhForward(x, T([3]), x);
+      be.tanhForward(x, x);
+      be.tanhBackward(x, x, x);
+      be.maxPool2x2Backward(x, T([0, 3, 2, 2]), T([0, 3, 2, 2]), T([0, 3, 4, 4]));
+      const db2 = T([3], NAN(3));
+      be.maxPoolBiasTanhForward(x, T([3]), T([0, 3, 2, 2]), T([0, 3, 2, 2]));
+      be.maxPoolBiasTanhBackward(x, T([0, 3, 2, 2]), T([0, 3, 2, 2]), T([0, 3, 2, 2]), T([0, 3, 2, 2]), db2, T([0, 3, 4, 4]));
+      expect(Array.from(await db2.read())).toEqual([0, 0, 0]);
+      // a whole conv-pool layer
+      const cx = T([0, 2, 9, 9]);
+      const cw = T([4, 2, 4, 4]);
+      const cb = T([4]);
+      const conv = T([0, 4, 6, 6]);
+      const pooled = T([0, 4, 3, 3]);
+      const y = T([0, 4, 3, 3]);
+      be.convPoolForward(cx, cw, cb, conv, pooled, y);
+      const cdw = T([4, 2, 4, 4], NAN(128));
+      const cdb = T([4], NAN(4));
+      be.convPoolBackward(cx, cw, conv, pooled, y, T([0, 4, 3, 3]), T([0, 4, 3, 3]), T([0, 4, 6, 6]), T([0, 2, 9, 9]), cdw, cdb);
+      expect(Array.from(await cdw.read())).toEqual(new Array(128).fill(0));
+      expect(Array.from(await cdb.read())).toEqual([0, 0, 0, 0]);
+      // dense algebra and the softmax of no rows
+      const c = T([0, 5]);
+      be.gemm(false, false, 1, T([0, 3]), T([3, 5]), 0, c);
+      be.gemm(true, false, 1, T([3, 0]), T([3, 5]), 1, c);
+      be.axpy(2, T([0]), T([0]));
+      be.scale(2, T([0]));
+      be.fill(T([0]), 3);
+      be.copy(T([0, 4]), T([0]));
+      const lg = T([0, 10]);
+      const stats = T([2], [1, 2]);
+      be.softmaxNll(lg, T([0]), lg, stats);
+      be.softmaxNllBackward(lg, T([0]), T([0, 10]));
+      expect(Array.from(await stats.read())).toEqual([1, 2]);
+    });
+
+    test('zero classes: softmaxNll with labels and softmaxNllBackward throw at once, queueing nothing', () => {
+      const be = getBackend();
+      expectThrowExact(() => be.softmaxNll(T([3, 0]), T([3]), T([3, 0]), null), ShapeError, 'softmaxNll: logits [3,0] have no classes for the labels to name');
+      expectThrowExact(() => be.softmaxNll(T([3, 0]), T([3]), T([3, 0]), T([2])), ShapeError, 'softmaxNll: logits [3,0] have no classes for the labels to name');
+      expectThrowExact(() => be.softmaxNllBackward(T([2, 0]), T([2]), T([2, 0])), ShapeError, 'softmaxNllBackward: probs [2,0] have no classes for the labels to name');
+      // without labels there is nothing to name: a softmax over no classes is a no-op
+      be.softmaxNll(T([3, 0]), null, T([3, 0]), null);
+      be.syncSync();
+    });
   });
 
   // ---- argument checks ----

@@ -84,6 +84,8 @@ void run_fence(Completion& done) {
     done.fence();
   } catch (const std::exception& e) {
     done.fence_error = e.what();
+  } catch (...) {
+    done.fence_error = "unknown native error while waiting";
   }
 }
 

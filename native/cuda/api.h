@@ -46,7 +46,6 @@ struct cudnnContext;            // cudnnHandle_t (cudnn_graph.h / cudnn_ops_infe
 struct cudnnTensorStruct;       // cudnnTensorDescriptor_t
 struct cudnnFilterStruct;       // cudnnFilterDescriptor_t
 struct cudnnConvolutionStruct;  // cudnnConvolutionDescriptor_t
-struct cudnnPoolingStruct;      // cudnnPoolingDescriptor_t
 struct cudnnActivationStruct;   // cudnnActivationDescriptor_t
 
 namespace lenet::cuda {
@@ -385,8 +384,6 @@ using cudnnTensorDescriptor_t = ::cudnnTensorStruct*;
 using cudnnFilterDescriptor_t = ::cudnnFilterStruct*;
 /// @brief Same type as ::cudnnConvolutionDescriptor_t.
 using cudnnConvolutionDescriptor_t = ::cudnnConvolutionStruct*;
-/// @brief Same type as ::cudnnPoolingDescriptor_t.
-using cudnnPoolingDescriptor_t = ::cudnnPoolingStruct*;
 /// @brief Same type as ::cudnnActivationDescriptor_t.
 using cudnnActivationDescriptor_t = ::cudnnActivationStruct*;
 
@@ -486,12 +483,6 @@ enum class cudnnConvolutionBwdFilterAlgo_t : int {
   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED = 5,
   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING = 6,
   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT = 7,
-};
-
-/// @brief Pooling modes. MAX_DETERMINISTIC gives a reproducible backward pass.
-enum class cudnnPoolingMode_t : int {
-  CUDNN_POOLING_MAX = 0,
-  CUDNN_POOLING_MAX_DETERMINISTIC = 3,
 };
 
 /// @brief Whether max pooling / activations propagate NaNs.
@@ -603,17 +594,6 @@ using PFN_cudnnSetConvolutionMathType = cudnnStatus_t (*)(cudnnConvolutionDescri
                                                           cudnnMathType_t math_type);
 /// @brief cudnnDestroyConvolutionDescriptor(desc).
 using PFN_cudnnDestroyConvolutionDescriptor = cudnnStatus_t (*)(cudnnConvolutionDescriptor_t desc);
-/// @brief cudnnCreatePoolingDescriptor(cudnnPoolingDescriptor_t*).
-using PFN_cudnnCreatePoolingDescriptor = cudnnStatus_t (*)(cudnnPoolingDescriptor_t* desc);
-/// @brief cudnnSetPooling2dDescriptor(desc, mode, nanOpt, window_h, window_w, pad_h, pad_w,
-/// stride_h, stride_w).
-using PFN_cudnnSetPooling2dDescriptor =
-    cudnnStatus_t (*)(cudnnPoolingDescriptor_t desc, cudnnPoolingMode_t mode,
-                      cudnnNanPropagation_t max_pooling_nan_opt, int window_height,
-                      int window_width, int vertical_padding, int horizontal_padding,
-                      int vertical_stride, int horizontal_stride);
-/// @brief cudnnDestroyPoolingDescriptor(desc).
-using PFN_cudnnDestroyPoolingDescriptor = cudnnStatus_t (*)(cudnnPoolingDescriptor_t desc);
 /// @brief cudnnCreateActivationDescriptor(cudnnActivationDescriptor_t*).
 using PFN_cudnnCreateActivationDescriptor =
     cudnnStatus_t (*)(cudnnActivationDescriptor_t* desc);
@@ -704,19 +684,6 @@ using PFN_cudnnConvolutionBackwardBias =
                       const void* dy, const void* beta, cudnnTensorDescriptor_t db_desc,
                       void* db);
 
-/// @brief cudnnPoolingForward: y = alpha * pool(x) + beta * y.
-using PFN_cudnnPoolingForward =
-    cudnnStatus_t (*)(cudnnHandle_t handle, cudnnPoolingDescriptor_t pooling_desc,
-                      const void* alpha, cudnnTensorDescriptor_t x_desc, const void* x,
-                      const void* beta, cudnnTensorDescriptor_t y_desc, void* y);
-/// @brief cudnnPoolingBackward(handle, pool, alpha, y, dy, x, beta, dx): needs the forward's
-/// input and output.
-using PFN_cudnnPoolingBackward =
-    cudnnStatus_t (*)(cudnnHandle_t handle, cudnnPoolingDescriptor_t pooling_desc,
-                      const void* alpha, cudnnTensorDescriptor_t y_desc, const void* y,
-                      cudnnTensorDescriptor_t dy_desc, const void* dy,
-                      cudnnTensorDescriptor_t x_desc, const void* x, const void* beta,
-                      cudnnTensorDescriptor_t dx_desc, void* dx);
 /// @brief cudnnActivationForward: y = alpha * act(x) + beta * y.
 using PFN_cudnnActivationForward =
     cudnnStatus_t (*)(cudnnHandle_t handle, cudnnActivationDescriptor_t activation_desc,
@@ -828,9 +795,6 @@ using PFN_cudnnAddTensor =
   X(cudnnSetConvolution2dDescriptor)                \
   X(cudnnSetConvolutionMathType)                    \
   X(cudnnDestroyConvolutionDescriptor)              \
-  X(cudnnCreatePoolingDescriptor)                   \
-  X(cudnnSetPooling2dDescriptor)                    \
-  X(cudnnDestroyPoolingDescriptor)                  \
   X(cudnnCreateActivationDescriptor)                \
   X(cudnnSetActivationDescriptor)                   \
   X(cudnnDestroyActivationDescriptor)               \
@@ -847,8 +811,6 @@ using PFN_cudnnAddTensor =
   X(cudnnGetConvolutionBackwardFilterWorkspaceSize) \
   X(cudnnConvolutionBackwardFilter)                 \
   X(cudnnConvolutionBackwardBias)                   \
-  X(cudnnPoolingForward)                            \
-  X(cudnnPoolingBackward)                           \
   X(cudnnActivationForward)                         \
   X(cudnnActivationBackward)                        \
   X(cudnnSoftmaxForward)                            \

@@ -184,11 +184,6 @@ struct CudnnFree {
     if (const CudnnApi* dnn = cudnn_if_loaded()) dnn->cudnnDestroy(h);
   }
 };
-struct PoolingFree {
-  void operator()(cudnnPoolingDescriptor_t d) const noexcept {
-    if (const CudnnApi* dnn = cudnn_if_loaded()) dnn->cudnnDestroyPoolingDescriptor(d);
-  }
-};
 struct ActivationFree {
   void operator()(cudnnActivationDescriptor_t d) const noexcept {
     if (const CudnnApi* dnn = cudnn_if_loaded()) dnn->cudnnDestroyActivationDescriptor(d);
@@ -199,7 +194,6 @@ using UniqueEvent = std::unique_ptr<::CUevent_st, EventFree>;
 using UniqueHost = std::unique_ptr<void, HostFree>;
 using UniqueCublas = std::unique_ptr<::cublasContext, CublasFree>;
 using UniqueCudnn = std::unique_ptr<::cudnnContext, CudnnFree>;
-using UniquePooling = std::unique_ptr<::cudnnPoolingStruct, PoolingFree>;
 using UniqueActivation = std::unique_ptr<::cudnnActivationStruct, ActivationFree>;
 
 UniqueEvent make_event(unsigned flags) {
@@ -286,6 +280,8 @@ class KernelModule {
       nll_stats = function("lenet_nll_stats");
       nll_grad = function("lenet_nll_grad");
       labels = function("lenet_labels");
+      maxpool = function("lenet_maxpool2x2");
+      maxpool_backward = function("lenet_maxpool2x2_backward");
     } catch (...) {
       driver().cuModuleUnload(module_);
       throw;
@@ -298,7 +294,8 @@ class KernelModule {
   KernelModule(const KernelModule&) = delete;
   KernelModule& operator=(const KernelModule&) = delete;
 
-  CUfunction fill = nullptr, nll_stats = nullptr, nll_grad = nullptr, labels = nullptr;
+  CUfunction fill = nullptr, nll_stats = nullptr, nll_grad = nullptr, labels = nullptr, maxpool = nullptr,
+             maxpool_backward = nullptr;
 
  private:
   CUfunction function(const char* name) {
@@ -345,16 +342,23 @@ class PinnedPool {
       return best;
     }
     if (may_wait && cached_ + bytes > kCachedBytes) {
-      for (auto& b : blocks_) {
+      for (auto& slot : blocks_) {
+        Block* b = slot.get();  // the vector may change once unlocked; the block does not move
         if (!b->busy && b->pending && b->bytes >= bytes) {
           b->busy = true;
           lock.unlock();
-          LENET_CUDART(cudaEventSynchronize, b->event.get());
+          const cudaError_t st = cudart().cudaEventSynchronize(b->event.get());
+          if (st != cudaError_t::cudaSuccess) {
+            release_pending(b);
+            check_cuda(st, "cudaEventSynchronize");
+          }
           b->pending = false;
-          return b.get();
+          return b;
         }
       }
     }
+    lock.unlock();
+    // Allocated outside the lock: pinning pages is slow, and waiters return buffers meanwhile.
     auto block = std::make_unique<Block>();
     block->bytes = std::max<std::size_t>(4096, round_up(bytes));
     void* p = nullptr;
@@ -362,9 +366,11 @@ class PinnedPool {
     block->memory.reset(p);
     block->event = make_event(kCudaEventBlockingSync | kCudaEventDisableTiming);
     block->busy = true;
+    Block* out = block.get();
+    lock.lock();
     cached_ += block->bytes;
     blocks_.push_back(std::move(block));
-    return blocks_.back().get();
+    return out;
   }
 
   /// Returns a buffer whose event was just recorded after its last use.
@@ -376,12 +382,17 @@ class PinnedPool {
 
   /// Returns a buffer whose last use is known to be complete; oversized ones are freed.
   void release_done(Block* b) noexcept {
-    std::lock_guard<std::mutex> lock(mu_);
-    b->busy = false;
-    b->pending = false;
-    if (cached_ > kCachedBytes && b->bytes > kCachedBytes / 4) {
-      cached_ -= b->bytes;
-      blocks_.erase(std::find_if(blocks_.begin(), blocks_.end(), [&](auto& x) { return x.get() == b; }));
+    std::unique_ptr<Block> drop;  // freed after unlocking: cudaFreeHost may wait for the device
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      b->busy = false;
+      b->pending = false;
+      if (cached_ > kCachedBytes && b->bytes > kCachedBytes / 4) {
+        cached_ -= b->bytes;
+        auto it = std::find_if(blocks_.begin(), blocks_.end(), [&](auto& x) { return x.get() == b; });
+        drop = std::move(*it);
+        blocks_.erase(it);
+      }
     }
   }
 
@@ -439,12 +450,6 @@ class CudaDevice final : public Device {
     dnn_.reset(handle);
     LENET_CUDNN(cudnnSetStream, dnn_.get(), stream_.get());
     kernels_ = std::make_unique<KernelModule>(ctx_->get());
-    cudnnPoolingDescriptor_t pool_desc = nullptr;
-    LENET_CUDNN(cudnnCreatePoolingDescriptor, &pool_desc);
-    pool_.reset(pool_desc);
-    LENET_CUDNN(cudnnSetPooling2dDescriptor, pool_.get(),
-                options.deterministic ? cudnnPoolingMode_t::CUDNN_POOLING_MAX_DETERMINISTIC : cudnnPoolingMode_t::CUDNN_POOLING_MAX,
-                cudnnNanPropagation_t::CUDNN_NOT_PROPAGATE_NAN, 2, 2, 0, 0, 2, 2);
     cudnnActivationDescriptor_t act = nullptr;
     LENET_CUDNN(cudnnCreateActivationDescriptor, &act);
     tanh_.reset(act);
@@ -481,7 +486,13 @@ class CudaDevice final : public Device {
     status_ = DeviceMemory();
     if (stream_) cudart_if_loaded()->cudaStreamSynchronize(stream_.get());
     deferred_.free_completed(true);
-    // The members go in reverse order: descriptors, kernels, handles, the stream, the context.
+    // The handles go while this device is current, in reverse order of creation; the context is
+    // released last (with the other members).
+    tanh_.reset();
+    kernels_.reset();
+    dnn_.reset();
+    blas_.reset();
+    stream_.reset();
   }
 
   const char* kind() const override { return "cuda"; }
@@ -641,16 +652,27 @@ class CudaDevice final : public Device {
   void maxpool2x2_forward(const TensorRef& x, const TensorRef& y) override {
     bind();
     if (y.numel() == 0) return;
-    LENET_CUDNN(cudnnPoolingForward, dnn_.get(), pool_.get(), &kOne, desc(x).get(), x.data(), &kZero, desc(y).get(), y.data());
+    const float* xp = x.data();
+    float* yp = y.data();
+    long long planes = x.dim(0) * x.dim(1);
+    int h = checked_int(x.dim(2), "maxPool2x2: x"), w = checked_int(x.dim(3), "maxPool2x2: x");
+    void* args[] = {&xp, &yp, &planes, &h, &w};
+    launch(kernels_->maxpool, grid_for(y.numel(), 256), 256, args, "lenet_maxpool2x2");
   }
 
   void maxpool2x2_backward(const TensorRef& x, const TensorRef& y, const TensorRef& dy, const TensorRef& dx) override {
     bind();
     if (dx.numel() == 0) return;
-    // dy has y's shape (checked before queueing), so y's descriptor serves both.
-    const TensorDesc& yd = desc(y);
-    LENET_CUDNN(cudnnPoolingBackward, dnn_.get(), pool_.get(), &kOne, yd.get(), y.data(), yd.get(), dy.data(),
-                desc(x).get(), x.data(), &kZero, desc(dx).get(), dx.data());
+    zero(dx);  // the kernel writes one element per window; the rest (and dropped borders) stay 0
+    if (y.numel() == 0) return;
+    const float* xp = x.data();
+    const float* yp = y.data();
+    const float* gp = dy.data();
+    float* dxp = dx.data();
+    long long planes = x.dim(0) * x.dim(1);
+    int h = checked_int(x.dim(2), "maxPool2x2Backward: x"), w = checked_int(x.dim(3), "maxPool2x2Backward: x");
+    void* args[] = {&xp, &yp, &gp, &dxp, &planes, &h, &w};
+    launch(kernels_->maxpool_backward, grid_for(y.numel(), 256), 256, args, "lenet_maxpool2x2_backward");
   }
 
   // ---- bias and tanh ----
@@ -844,6 +866,7 @@ class CudaDevice final : public Device {
     StatusLease& operator=(const StatusLease&) = delete;
 
     void wait(float* dst, std::size_t bytes, std::size_t status_at) {
+      DeviceScope scope(device_->options_.device);  // a waiter's thread may have another current
       PinnedPool::Block* b = block_;
       block_ = nullptr;
       const cudaError_t st = cudart().cudaEventSynchronize(b->event.get());
@@ -996,7 +1019,6 @@ class CudaDevice final : public Device {
   UniqueCublas blas_;
   UniqueCudnn dnn_;
   std::unique_ptr<KernelModule> kernels_;
-  UniquePooling pool_;
   UniqueActivation tanh_;
   PinnedPool pinned_;
   DeferredFrees deferred_;

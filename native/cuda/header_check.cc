@@ -270,8 +270,6 @@ static_assert(std::is_same_v<L::cudnnTensorDescriptor_t, ::cudnnTensorDescriptor
 static_assert(std::is_same_v<L::cudnnFilterDescriptor_t, ::cudnnFilterDescriptor_t>, "filter desc");
 static_assert(std::is_same_v<L::cudnnConvolutionDescriptor_t, ::cudnnConvolutionDescriptor_t>,
               "convolution desc");
-static_assert(std::is_same_v<L::cudnnPoolingDescriptor_t, ::cudnnPoolingDescriptor_t>,
-              "pooling desc");
 static_assert(std::is_same_v<L::cudnnActivationDescriptor_t, ::cudnnActivationDescriptor_t>,
               "activation desc");
 
@@ -284,7 +282,6 @@ LENET_MAP_TYPE(L::cudnnDeterminism_t, ::cudnnDeterminism_t)
 LENET_MAP_TYPE(L::cudnnConvolutionFwdAlgo_t, ::cudnnConvolutionFwdAlgo_t)
 LENET_MAP_TYPE(L::cudnnConvolutionBwdDataAlgo_t, ::cudnnConvolutionBwdDataAlgo_t)
 LENET_MAP_TYPE(L::cudnnConvolutionBwdFilterAlgo_t, ::cudnnConvolutionBwdFilterAlgo_t)
-LENET_MAP_TYPE(L::cudnnPoolingMode_t, ::cudnnPoolingMode_t)
 LENET_MAP_TYPE(L::cudnnNanPropagation_t, ::cudnnNanPropagation_t)
 LENET_MAP_TYPE(L::cudnnActivationMode_t, ::cudnnActivationMode_t)
 LENET_MAP_TYPE(L::cudnnSoftmaxAlgorithm_t, ::cudnnSoftmaxAlgorithm_t)
@@ -356,8 +353,6 @@ LENET_CHECK_VALUE(cudnnConvolutionBwdFilterAlgo_t,
 LENET_CHECK_VALUE(cudnnConvolutionBwdFilterAlgo_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING)
 LENET_CHECK_VALUE(cudnnConvolutionBwdFilterAlgo_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT)
 
-LENET_CHECK_VALUE(cudnnPoolingMode_t, CUDNN_POOLING_MAX)
-LENET_CHECK_VALUE(cudnnPoolingMode_t, CUDNN_POOLING_MAX_DETERMINISTIC)
 LENET_CHECK_VALUE(cudnnNanPropagation_t, CUDNN_NOT_PROPAGATE_NAN)
 LENET_CHECK_VALUE(cudnnNanPropagation_t, CUDNN_PROPAGATE_NAN)
 LENET_CHECK_VALUE(cudnnActivationMode_t, CUDNN_ACTIVATION_TANH)

@@ -11,6 +11,36 @@ extern "C" __global__ void lenet_fill(float* x, float v, unsigned long long n) {
     x[i] = v;
 }
 
+// 2x2 max-pooling, stride 2, ignore_border (a trailing odd row/column is dropped), over `planes`
+// planes of h x w: y = the max of each window. Our own (not cuDNN's), so that the backward below
+// routes the gradient as the CPU does.
+extern "C" __global__ void lenet_maxpool2x2(const float* x, float* y, long long planes, int h, int w) {
+  const long long oh = h / 2, ow = w / 2, area = oh * ow, total = planes * area;
+  for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < total;
+       t += (long long)gridDim.x * blockDim.x) {
+    const long long p = t / area, r = t - p * area, i = r / ow, j = r - i * ow;
+    const float* r0 = x + p * h * w + 2 * i * w + 2 * j;
+    const float* r1 = r0 + w;
+    y[t] = fmaxf(fmaxf(r0[0], r0[1]), fmaxf(r1[0], r1[1]));
+  }
+}
+
+// Its backward into a zeroed dx: each window's gradient goes to its first maximum in row-major
+// order (the first x equal to y), the CPU's rule (cpu/kernels.cc, maxpool2x2_backward). Windows do
+// not overlap, so every thread writes its own element.
+extern "C" __global__ void lenet_maxpool2x2_backward(const float* x, const float* y, const float* dy,
+                                                     float* dx, long long planes, int h, int w) {
+  const long long oh = h / 2, ow = w / 2, area = oh * ow, total = planes * area;
+  for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < total;
+       t += (long long)gridDim.x * blockDim.x) {
+    const long long p = t / area, r = t - p * area, i = r / ow, j = r - i * ow;
+    const long long at = p * h * w + 2 * i * w + 2 * j;
+    const float m = y[t];
+    const int k = x[at] == m ? 0 : x[at + 1] == m ? 1 : x[at + w] == m ? 2 : 3;
+    dx[at + (k >> 1) * w + (k & 1)] = dy[t];
+  }
+}
+
 // The label check shared by both NLL kernels, run by every thread of ONE block: finds the first
 // row whose label is not a class id in 0..k-1 (the CPU's test: not >= 0, not < k, or not an
 // integer) and, unless an earlier launch already did, records it in the backend's status word:

@@ -56,6 +56,883 @@ $L__BB0_3:
 	ret;
 
 }
+	// .globl	lenet_maxpool2x2
+.visible .entry lenet_maxpool2x2(
+	.param .u64 lenet_maxpool2x2_param_0,
+	.param .u64 lenet_maxpool2x2_param_1,
+	.param .u64 lenet_maxpool2x2_param_2,
+	.param .u32 lenet_maxpool2x2_param_3,
+	.param .u32 lenet_maxpool2x2_param_4
+)
+{
+	.reg .pred 	%p<17>;
+	.reg .f32 	%f<36>;
+	.reg .b32 	%r<46>;
+	.reg .b64 	%rd<208>;
+
+
+	ld.param.u64 	%rd85, [lenet_maxpool2x2_param_0];
+	ld.param.u64 	%rd86, [lenet_maxpool2x2_param_1];
+	ld.param.u64 	%rd84, [lenet_maxpool2x2_param_2];
+	ld.param.u32 	%r2, [lenet_maxpool2x2_param_4];
+	ld.param.u32 	%r1, [lenet_maxpool2x2_param_3];
+	cvta.to.global.u64 	%rd1, %rd86;
+	cvta.to.global.u64 	%rd2, %rd85;
+	shr.u32 	%r3, %r1, 31;
+	add.s32 	%r4, %r1, %r3;
+	shr.s32 	%r5, %r4, 1;
+	cvt.s64.s32 	%rd3, %r5;
+	shr.u32 	%r6, %r2, 31;
+	add.s32 	%r7, %r2, %r6;
+	shr.s32 	%r8, %r7, 1;
+	cvt.s64.s32 	%rd4, %r8;
+	mul.wide.s32 	%rd5, %r8, %r5;
+	mul.lo.s64 	%rd6, %rd5, %rd84;
+	mov.u32 	%r9, %ctaid.x;
+	cvt.u64.u32 	%rd7, %r9;
+	mov.u32 	%r10, %ntid.x;
+	cvt.u64.u32 	%rd8, %r10;
+	mul.wide.u32 	%rd9, %r9, %r10;
+	mov.u32 	%r11, %tid.x;
+	cvt.u64.u32 	%rd10, %r11;
+	add.s64 	%rd198, %rd9, %rd10;
+	setp.ge.s64 	%p1, %rd198, %rd6;
+	@%p1 bra 	$L__BB1_39;
+
+	cvt.s64.s32 	%rd12, %r1;
+	cvt.s64.s32 	%rd13, %r2;
+	mov.u32 	%r12, %nctaid.x;
+	cvt.u64.u32 	%rd14, %r12;
+	mul.lo.s64 	%rd15, %rd14, %rd8;
+	mul.lo.s64 	%rd87, %rd4, %rd84;
+	mul.lo.s64 	%rd88, %rd87, %rd3;
+	add.s64 	%rd89, %rd88, %rd15;
+	add.s64 	%rd90, %rd14, %rd7;
+	mul.lo.s64 	%rd91, %rd90, %rd8;
+	add.s64 	%rd92, %rd91, %rd10;
+	not.b64 	%rd93, %rd92;
+	add.s64 	%rd16, %rd89, %rd93;
+	or.b64  	%rd94, %rd16, %rd15;
+	and.b64  	%rd95, %rd94, -4294967296;
+	setp.eq.s64 	%p2, %rd95, 0;
+	@%p2 bra 	$L__BB1_3;
+
+	div.u64 	%rd191, %rd16, %rd15;
+	bra.uni 	$L__BB1_4;
+
+$L__BB1_3:
+	cvt.u32.u64 	%r13, %rd15;
+	cvt.u32.u64 	%r14, %rd16;
+	div.u32 	%r15, %r14, %r13;
+	cvt.u64.u32 	%rd191, %r15;
+
+$L__BB1_4:
+	add.s64 	%rd96, %rd191, 1;
+	and.b64  	%rd195, %rd96, 3;
+	setp.eq.s64 	%p3, %rd195, 0;
+	@%p3 bra 	$L__BB1_13;
+
+	shl.b64 	%rd98, %rd198, 2;
+	add.s64 	%rd193, %rd1, %rd98;
+	shl.b64 	%rd22, %rd15, 2;
+	neg.s64 	%rd23, %rd5;
+	mov.u64 	%rd192, 0;
+	shl.b64 	%rd24, %rd10, 3;
+	shl.b64 	%rd25, %rd4, 3;
+	neg.s64 	%rd26, %rd3;
+	shl.b64 	%rd27, %rd13, 2;
+	shl.b64 	%rd99, %rd9, 1;
+	add.s64 	%rd100, %rd99, %rd13;
+	shl.b64 	%rd101, %rd100, 2;
+	add.s64 	%rd28, %rd2, %rd101;
+	shl.b64 	%rd29, %rd15, 3;
+	shl.b64 	%rd102, %rd9, 3;
+	add.s64 	%rd30, %rd2, %rd102;
+	cvt.u32.u64 	%r16, %rd5;
+	cvt.u32.u64 	%r19, %rd4;
+
+$L__BB1_6:
+	.pragma "nounroll";
+	or.b64  	%rd103, %rd198, %rd5;
+	and.b64  	%rd104, %rd103, -4294967296;
+	setp.eq.s64 	%p4, %rd104, 0;
+	@%p4 bra 	$L__BB1_8;
+
+	div.s64 	%rd196, %rd198, %rd5;
+	bra.uni 	$L__BB1_9;
+
+$L__BB1_8:
+	cvt.u32.u64 	%r17, %rd198;
+	div.u32 	%r18, %r17, %r16;
+	cvt.u64.u32 	%rd196, %r18;
+
+$L__BB1_9:
+	mul.lo.s64 	%rd105, %rd23, %rd196;
+	add.s64 	%rd38, %rd198, %rd105;
+	or.b64  	%rd106, %rd38, %rd4;
+	and.b64  	%rd107, %rd106, -4294967296;
+	setp.eq.s64 	%p5, %rd107, 0;
+	@%p5 bra 	$L__BB1_11;
+
+	div.s64 	%rd197, %rd38, %rd4;
+	bra.uni 	$L__BB1_12;
+
+$L__BB1_11:
+	cvt.u32.u64 	%r20, %rd38;
+	div.u32 	%r21, %r20, %r19;
+	cvt.u64.u32 	%rd197, %r21;
+
+$L__BB1_12:
+	shl.b64 	%rd108, %rd197, 1;
+	mul.lo.s64 	%rd109, %rd196, %rd12;
+	add.s64 	%rd110, %rd108, %rd109;
+	mul.lo.s64 	%rd111, %rd26, %rd196;
+	sub.s64 	%rd112, %rd111, %rd197;
+	mul.lo.s64 	%rd113, %rd25, %rd112;
+	add.s64 	%rd114, %rd24, %rd113;
+	mul.lo.s64 	%rd115, %rd27, %rd110;
+	add.s64 	%rd116, %rd114, %rd115;
+	add.s64 	%rd117, %rd192, %rd116;
+	add.s64 	%rd118, %rd30, %rd117;
+	add.s64 	%rd119, %rd28, %rd117;
+	ld.global.f32 	%f1, [%rd118+4];
+	ld.global.f32 	%f2, [%rd118];
+	max.f32 	%f3, %f2, %f1;
+	ld.global.f32 	%f4, [%rd119+4];
+	ld.global.f32 	%f5, [%rd119];
+	max.f32 	%f6, %f5, %f4;
+	max.f32 	%f7, %f3, %f6;
+	st.global.f32 	[%rd193], %f7;
+	add.s64 	%rd198, %rd198, %rd15;
+	add.s64 	%rd193, %rd193, %rd22;
+	add.s64 	%rd192, %rd192, %rd29;
+	add.s64 	%rd195, %rd195, -1;
+	setp.ne.s64 	%p6, %rd195, 0;
+	@%p6 bra 	$L__BB1_6;
+
+$L__BB1_13:
+	setp.lt.u64 	%p7, %rd191, 3;
+	@%p7 bra 	$L__BB1_39;
+
+$L__BB1_14:
+	shl.b64 	%rd48, %rd15, 2;
+	or.b64  	%rd121, %rd198, %rd5;
+	and.b64  	%rd122, %rd121, -4294967296;
+	setp.eq.s64 	%p8, %rd122, 0;
+	@%p8 bra 	$L__BB1_16;
+
+	div.s64 	%rd200, %rd198, %rd5;
+	bra.uni 	$L__BB1_17;
+
+$L__BB1_16:
+	cvt.u32.u64 	%r22, %rd5;
+	cvt.u32.u64 	%r23, %rd198;
+	div.u32 	%r24, %r23, %r22;
+	cvt.u64.u32 	%rd200, %r24;
+
+$L__BB1_17:
+	mul.lo.s64 	%rd123, %rd200, %rd5;
+	sub.s64 	%rd52, %rd198, %rd123;
+	or.b64  	%rd124, %rd52, %rd4;
+	and.b64  	%rd125, %rd124, -4294967296;
+	setp.eq.s64 	%p9, %rd125, 0;
+	@%p9 bra 	$L__BB1_19;
+
+	div.s64 	%rd201, %rd52, %rd4;
+	bra.uni 	$L__BB1_20;
+
+$L__BB1_19:
+	cvt.u32.u64 	%r25, %rd4;
+	cvt.u32.u64 	%r26, %rd52;
+	div.u32 	%r27, %r26, %r25;
+	cvt.u64.u32 	%rd201, %r27;
+
+$L__BB1_20:
+	mul.lo.s64 	%rd126, %rd201, %rd4;
+	sub.s64 	%rd127, %rd52, %rd126;
+	shl.b64 	%rd128, %rd201, 1;
+	mul.lo.s64 	%rd129, %rd200, %rd12;
+	add.s64 	%rd130, %rd128, %rd129;
+	mul.lo.s64 	%rd131, %rd130, %rd13;
+	shl.b64 	%rd132, %rd127, 1;
+	add.s64 	%rd133, %rd131, %rd132;
+	shl.b64 	%rd134, %rd133, 2;
+	add.s64 	%rd135, %rd2, %rd134;
+	shl.b64 	%rd136, %rd13, 2;
+	add.s64 	%rd137, %rd135, %rd136;
+	ld.global.f32 	%f8, [%rd135+4];
+	ld.global.f32 	%f9, [%rd135];
+	max.f32 	%f10, %f9, %f8;
+	ld.global.f32 	%f11, [%rd137+4];
+	ld.global.f32 	%f12, [%rd137];
+	max.f32 	%f13, %f12, %f11;
+	max.f32 	%f14, %f10, %f13;
+	shl.b64 	%rd138, %rd198, 2;
+	add.s64 	%rd56, %rd1, %rd138;
+	st.global.f32 	[%rd56], %f14;
+	add.s64 	%rd57, %rd198, %rd15;
+	or.b64  	%rd139, %rd57, %rd5;
+	and.b64  	%rd140, %rd139, -4294967296;
+	setp.eq.s64 	%p10, %rd140, 0;
+	@%p10 bra 	$L__BB1_22;
+
+	div.s64 	%rd202, %rd57, %rd5;
+	bra.uni 	$L__BB1_23;
+
+$L__BB1_22:
+	cvt.u32.u64 	%r28, %rd5;
+	cvt.u32.u64 	%r29, %rd57;
+	div.u32 	%r30, %r29, %r28;
+	cvt.u64.u32 	%rd202, %r30;
+
+$L__BB1_23:
+	mul.lo.s64 	%rd141, %rd202, %rd5;
+	sub.s64 	%rd61, %rd57, %rd141;
+	or.b64  	%rd142, %rd61, %rd4;
+	and.b64  	%rd143, %rd142, -4294967296;
+	setp.eq.s64 	%p11, %rd143, 0;
+	@%p11 bra 	$L__BB1_25;
+
+	div.s64 	%rd203, %rd61, %rd4;
+	bra.uni 	$L__BB1_26;
+
+$L__BB1_25:
+	cvt.u32.u64 	%r31, %rd4;
+	cvt.u32.u64 	%r32, %rd61;
+	div.u32 	%r33, %r32, %r31;
+	cvt.u64.u32 	%rd203, %r33;
+
+$L__BB1_26:
+	mul.lo.s64 	%rd144, %rd203, %rd4;
+	sub.s64 	%rd145, %rd61, %rd144;
+	shl.b64 	%rd146, %rd203, 1;
+	mul.lo.s64 	%rd147, %rd202, %rd12;
+	add.s64 	%rd148, %rd146, %rd147;
+	mul.lo.s64 	%rd149, %rd148, %rd13;
+	shl.b64 	%rd150, %rd145, 1;
+	add.s64 	%rd151, %rd149, %rd150;
+	shl.b64 	%rd152, %rd151, 2;
+	add.s64 	%rd153, %rd2, %rd152;
+	add.s64 	%rd155, %rd153, %rd136;
+	ld.global.f32 	%f15, [%rd153+4];
+	ld.global.f32 	%f16, [%rd153];
+	max.f32 	%f17, %f16, %f15;
+	ld.global.f32 	%f18, [%rd155+4];
+	ld.global.f32 	%f19, [%rd155];
+	max.f32 	%f20, %f19, %f18;
+	max.f32 	%f21, %f17, %f20;
+	add.s64 	%rd65, %rd56, %rd48;
+	st.global.f32 	[%rd65], %f21;
+	add.s64 	%rd66, %rd57, %rd15;
+	or.b64  	%rd156, %rd66, %rd5;
+	and.b64  	%rd157, %rd156, -4294967296;
+	setp.eq.s64 	%p12, %rd157, 0;
+	@%p12 bra 	$L__BB1_28;
+
+	div.s64 	%rd204, %rd66, %rd5;
+	bra.uni 	$L__BB1_29;
+
+$L__BB1_28:
+	cvt.u32.u64 	%r34, %rd5;
+	cvt.u32.u64 	%r35, %rd66;
+	div.u32 	%r36, %r35, %r34;
+	cvt.u64.u32 	%rd204, %r36;
+
+$L__BB1_29:
+	mul.lo.s64 	%rd158, %rd204, %rd5;
+	sub.s64 	%rd70, %rd66, %rd158;
+	or.b64  	%rd159, %rd70, %rd4;
+	and.b64  	%rd160, %rd159, -4294967296;
+	setp.eq.s64 	%p13, %rd160, 0;
+	@%p13 bra 	$L__BB1_31;
+
+	div.s64 	%rd205, %rd70, %rd4;
+	bra.uni 	$L__BB1_32;
+
+$L__BB1_31:
+	cvt.u32.u64 	%r37, %rd4;
+	cvt.u32.u64 	%r38, %rd70;
+	div.u32 	%r39, %r38, %r37;
+	cvt.u64.u32 	%rd205, %r39;
+
+$L__BB1_32:
+	mul.lo.s64 	%rd161, %rd205, %rd4;
+	sub.s64 	%rd162, %rd70, %rd161;
+	shl.b64 	%rd163, %rd205, 1;
+	mul.lo.s64 	%rd164, %rd204, %rd12;
+	add.s64 	%rd165, %rd163, %rd164;
+	mul.lo.s64 	%rd166, %rd165, %rd13;
+	shl.b64 	%rd167, %rd162, 1;
+	add.s64 	%rd168, %rd166, %rd167;
+	shl.b64 	%rd169, %rd168, 2;
+	add.s64 	%rd170, %rd2, %rd169;
+	add.s64 	%rd172, %rd170, %rd136;
+	ld.global.f32 	%f22, [%rd170+4];
+	ld.global.f32 	%f23, [%rd170];
+	max.f32 	%f24, %f23, %f22;
+	ld.global.f32 	%f25, [%rd172+4];
+	ld.global.f32 	%f26, [%rd172];
+	max.f32 	%f27, %f26, %f25;
+	max.f32 	%f28, %f24, %f27;
+	add.s64 	%rd74, %rd65, %rd48;
+	st.global.f32 	[%rd74], %f28;
+	add.s64 	%rd75, %rd66, %rd15;
+	or.b64  	%rd173, %rd75, %rd5;
+	and.b64  	%rd174, %rd173, -4294967296;
+	setp.eq.s64 	%p14, %rd174, 0;
+	@%p14 bra 	$L__BB1_34;
+
+	div.s64 	%rd206, %rd75, %rd5;
+	bra.uni 	$L__BB1_35;
+
+$L__BB1_34:
+	cvt.u32.u64 	%r40, %rd5;
+	cvt.u32.u64 	%r41, %rd75;
+	div.u32 	%r42, %r41, %r40;
+	cvt.u64.u32 	%rd206, %r42;
+
+$L__BB1_35:
+	mul.lo.s64 	%rd175, %rd206, %rd5;
+	sub.s64 	%rd79, %rd75, %rd175;
+	or.b64  	%rd176, %rd79, %rd4;
+	and.b64  	%rd177, %rd176, -4294967296;
+	setp.eq.s64 	%p15, %rd177, 0;
+	@%p15 bra 	$L__BB1_37;
+
+	div.s64 	%rd207, %rd79, %rd4;
+	bra.uni 	$L__BB1_38;
+
+$L__BB1_37:
+	cvt.u32.u64 	%r43, %rd4;
+	cvt.u32.u64 	%r44, %rd79;
+	div.u32 	%r45, %r44, %r43;
+	cvt.u64.u32 	%rd207, %r45;
+
+$L__BB1_38:
+	mul.lo.s64 	%rd178, %rd207, %rd4;
+	sub.s64 	%rd179, %rd79, %rd178;
+	shl.b64 	%rd180, %rd207, 1;
+	mul.lo.s64 	%rd181, %rd206, %rd12;
+	add.s64 	%rd182, %rd180, %rd181;
+	mul.lo.s64 	%rd183, %rd182, %rd13;
+	shl.b64 	%rd184, %rd179, 1;
+	add.s64 	%rd185, %rd183, %rd184;
+	shl.b64 	%rd186, %rd185, 2;
+	add.s64 	%rd187, %rd2, %rd186;
+	add.s64 	%rd189, %rd187, %rd136;
+	ld.global.f32 	%f29, [%rd187+4];
+	ld.global.f32 	%f30, [%rd187];
+	max.f32 	%f31, %f30, %f29;
+	ld.global.f32 	%f32, [%rd189+4];
+	ld.global.f32 	%f33, [%rd189];
+	max.f32 	%f34, %f33, %f32;
+	max.f32 	%f35, %f31, %f34;
+	add.s64 	%rd190, %rd74, %rd48;
+	st.global.f32 	[%rd190], %f35;
+	add.s64 	%rd198, %rd75, %rd15;
+	setp.lt.s64 	%p16, %rd198, %rd6;
+	@%p16 bra 	$L__BB1_14;
+
+$L__BB1_39:
+	ret;
+
+}
+	// .globl	lenet_maxpool2x2_backward
+.visible .entry lenet_maxpool2x2_backward(
+	.param .u64 lenet_maxpool2x2_backward_param_0,
+	.param .u64 lenet_maxpool2x2_backward_param_1,
+	.param .u64 lenet_maxpool2x2_backward_param_2,
+	.param .u64 lenet_maxpool2x2_backward_param_3,
+	.param .u64 lenet_maxpool2x2_backward_param_4,
+	.param .u32 lenet_maxpool2x2_backward_param_5,
+	.param .u32 lenet_maxpool2x2_backward_param_6
+)
+{
+	.reg .pred 	%p<32>;
+	.reg .f32 	%f<26>;
+	.reg .b32 	%r<86>;
+	.reg .b64 	%rd<264>;
+
+
+	ld.param.u64 	%rd111, [lenet_maxpool2x2_backward_param_0];
+	ld.param.u64 	%rd112, [lenet_maxpool2x2_backward_param_1];
+	ld.param.u64 	%rd113, [lenet_maxpool2x2_backward_param_2];
+	ld.param.u64 	%rd114, [lenet_maxpool2x2_backward_param_3];
+	ld.param.u64 	%rd110, [lenet_maxpool2x2_backward_param_4];
+	ld.param.u32 	%r12, [lenet_maxpool2x2_backward_param_6];
+	ld.param.u32 	%r11, [lenet_maxpool2x2_backward_param_5];
+	cvta.to.global.u64 	%rd1, %rd114;
+	cvta.to.global.u64 	%rd2, %rd113;
+	cvta.to.global.u64 	%rd3, %rd111;
+	cvta.to.global.u64 	%rd4, %rd112;
+	shr.u32 	%r13, %r11, 31;
+	add.s32 	%r14, %r11, %r13;
+	shr.s32 	%r15, %r14, 1;
+	cvt.s64.s32 	%rd5, %r15;
+	shr.u32 	%r16, %r12, 31;
+	add.s32 	%r17, %r12, %r16;
+	shr.s32 	%r18, %r17, 1;
+	cvt.s64.s32 	%rd6, %r18;
+	mul.wide.s32 	%rd7, %r18, %r15;
+	mul.lo.s64 	%rd8, %rd7, %rd110;
+	mov.u32 	%r19, %ctaid.x;
+	cvt.u64.u32 	%rd9, %r19;
+	mov.u32 	%r20, %ntid.x;
+	cvt.u64.u32 	%rd10, %r20;
+	mul.wide.u32 	%rd11, %r19, %r20;
+	mov.u32 	%r21, %tid.x;
+	cvt.u64.u32 	%rd12, %r21;
+	add.s64 	%rd252, %rd11, %rd12;
+	setp.ge.s64 	%p1, %rd252, %rd8;
+	@%p1 bra 	$L__BB2_55;
+
+	cvt.s64.s32 	%rd14, %r11;
+	cvt.s64.s32 	%rd15, %r12;
+	mov.u32 	%r22, %nctaid.x;
+	cvt.u64.u32 	%rd16, %r22;
+	mul.lo.s64 	%rd17, %rd16, %rd10;
+	mul.lo.s64 	%rd115, %rd6, %rd110;
+	mul.lo.s64 	%rd116, %rd115, %rd5;
+	add.s64 	%rd117, %rd116, %rd17;
+	add.s64 	%rd118, %rd16, %rd9;
+	mul.lo.s64 	%rd119, %rd118, %rd10;
+	add.s64 	%rd120, %rd119, %rd12;
+	not.b64 	%rd121, %rd120;
+	add.s64 	%rd18, %rd117, %rd121;
+	or.b64  	%rd122, %rd18, %rd17;
+	and.b64  	%rd123, %rd122, -4294967296;
+	setp.eq.s64 	%p2, %rd123, 0;
+	@%p2 bra 	$L__BB2_3;
+
+	div.u64 	%rd244, %rd18, %rd17;
+	bra.uni 	$L__BB2_4;
+
+$L__BB2_3:
+	cvt.u32.u64 	%r23, %rd17;
+	cvt.u32.u64 	%r24, %rd18;
+	div.u32 	%r25, %r24, %r23;
+	cvt.u64.u32 	%rd244, %r25;
+
+$L__BB2_4:
+	add.s64 	%rd124, %rd244, 1;
+	and.b64  	%rd249, %rd124, 3;
+	setp.eq.s64 	%p3, %rd249, 0;
+	@%p3 bra 	$L__BB2_16;
+
+	shl.b64 	%rd126, %rd252, 2;
+	add.s64 	%rd247, %rd2, %rd126;
+	shl.b64 	%rd24, %rd17, 2;
+	add.s64 	%rd246, %rd4, %rd126;
+	shl.b64 	%rd26, %rd252, 3;
+	shl.b64 	%rd27, %rd6, 3;
+	neg.s64 	%rd28, %rd5;
+	mov.u64 	%rd245, 0;
+	shl.b64 	%rd29, %rd15, 2;
+	shl.b64 	%rd30, %rd17, 3;
+	shl.b64 	%rd31, %rd12, 3;
+	shl.b64 	%rd127, %rd11, 1;
+	add.s64 	%rd128, %rd127, %rd15;
+	shl.b64 	%rd129, %rd128, 2;
+	add.s64 	%rd32, %rd3, %rd129;
+	shl.b64 	%rd130, %rd11, 3;
+	add.s64 	%rd33, %rd3, %rd130;
+	neg.s64 	%rd34, %rd7;
+	cvt.u32.u64 	%r26, %rd7;
+	cvt.u32.u64 	%r29, %rd6;
+
+$L__BB2_6:
+	.pragma "nounroll";
+	or.b64  	%rd131, %rd252, %rd7;
+	and.b64  	%rd132, %rd131, -4294967296;
+	setp.eq.s64 	%p4, %rd132, 0;
+	@%p4 bra 	$L__BB2_8;
+
+	div.s64 	%rd250, %rd252, %rd7;
+	bra.uni 	$L__BB2_9;
+
+$L__BB2_8:
+	cvt.u32.u64 	%r27, %rd252;
+	div.u32 	%r28, %r27, %r26;
+	cvt.u64.u32 	%rd250, %r28;
+
+$L__BB2_9:
+	mul.lo.s64 	%rd133, %rd34, %rd250;
+	add.s64 	%rd43, %rd252, %rd133;
+	or.b64  	%rd134, %rd43, %rd6;
+	and.b64  	%rd135, %rd134, -4294967296;
+	setp.eq.s64 	%p5, %rd135, 0;
+	@%p5 bra 	$L__BB2_11;
+
+	div.s64 	%rd251, %rd43, %rd6;
+	bra.uni 	$L__BB2_12;
+
+$L__BB2_11:
+	cvt.u32.u64 	%r30, %rd43;
+	div.u32 	%r31, %r30, %r29;
+	cvt.u64.u32 	%rd251, %r31;
+
+$L__BB2_12:
+	shl.b64 	%rd136, %rd251, 1;
+	mul.lo.s64 	%rd137, %rd250, %rd14;
+	add.s64 	%rd138, %rd136, %rd137;
+	mul.lo.s64 	%rd139, %rd28, %rd250;
+	sub.s64 	%rd140, %rd139, %rd251;
+	mul.lo.s64 	%rd47, %rd27, %rd140;
+	add.s64 	%rd141, %rd31, %rd47;
+	mul.lo.s64 	%rd48, %rd29, %rd138;
+	add.s64 	%rd142, %rd141, %rd48;
+	add.s64 	%rd49, %rd245, %rd142;
+	add.s64 	%rd50, %rd33, %rd49;
+	ld.global.f32 	%f6, [%rd50];
+	ld.global.f32 	%f1, [%rd246];
+	setp.eq.f32 	%p6, %f6, %f1;
+	mov.u32 	%r81, 0;
+	@%p6 bra 	$L__BB2_15;
+
+	ld.global.f32 	%f7, [%rd50+4];
+	setp.eq.f32 	%p7, %f7, %f1;
+	mov.u32 	%r81, 1;
+	@%p7 bra 	$L__BB2_15;
+
+	add.s64 	%rd143, %rd32, %rd49;
+	ld.global.f32 	%f8, [%rd143];
+	setp.eq.f32 	%p8, %f8, %f1;
+	selp.b32 	%r81, 2, 3, %p8;
+
+$L__BB2_15:
+	ld.global.f32 	%f9, [%rd247];
+	shr.u32 	%r34, %r81, 1;
+	mul.lo.s32 	%r35, %r34, %r12;
+	add.s64 	%rd144, %rd26, %rd47;
+	add.s64 	%rd145, %rd144, %rd48;
+	shl.b32 	%r36, %r81, 2;
+	cvt.u64.u32 	%rd146, %r36;
+	and.b64  	%rd147, %rd146, 4;
+	add.s64 	%rd148, %rd145, %rd147;
+	mul.wide.s32 	%rd149, %r35, 4;
+	add.s64 	%rd150, %rd148, %rd149;
+	add.s64 	%rd151, %rd245, %rd150;
+	add.s64 	%rd152, %rd1, %rd151;
+	st.global.f32 	[%rd152], %f9;
+	add.s64 	%rd252, %rd252, %rd17;
+	add.s64 	%rd247, %rd247, %rd24;
+	add.s64 	%rd246, %rd246, %rd24;
+	add.s64 	%rd245, %rd245, %rd30;
+	add.s64 	%rd249, %rd249, -1;
+	setp.ne.s64 	%p9, %rd249, 0;
+	@%p9 bra 	$L__BB2_6;
+
+$L__BB2_16:
+	setp.lt.u64 	%p10, %rd244, 3;
+	@%p10 bra 	$L__BB2_55;
+
+	ld.param.u64 	%rd243, [lenet_maxpool2x2_backward_param_1];
+	cvta.to.global.u64 	%rd242, %rd243;
+	ld.param.u64 	%rd241, [lenet_maxpool2x2_backward_param_2];
+	cvta.to.global.u64 	%rd240, %rd241;
+	shl.b64 	%rd153, %rd252, 2;
+	add.s64 	%rd254, %rd242, %rd153;
+	shl.b64 	%rd58, %rd17, 2;
+	add.s64 	%rd255, %rd240, %rd153;
+	cvt.u32.u64 	%r37, %rd7;
+	cvt.u32.u64 	%r40, %rd6;
+
+$L__BB2_18:
+	or.b64  	%rd155, %rd252, %rd7;
+	and.b64  	%rd156, %rd155, -4294967296;
+	setp.eq.s64 	%p11, %rd156, 0;
+	@%p11 bra 	$L__BB2_20;
+
+	div.s64 	%rd256, %rd252, %rd7;
+	bra.uni 	$L__BB2_21;
+
+$L__BB2_20:
+	cvt.u32.u64 	%r38, %rd252;
+	div.u32 	%r39, %r38, %r37;
+	cvt.u64.u32 	%rd256, %r39;
+
+$L__BB2_21:
+	mul.lo.s64 	%rd157, %rd256, %rd7;
+	sub.s64 	%rd66, %rd252, %rd157;
+	or.b64  	%rd158, %rd66, %rd6;
+	and.b64  	%rd159, %rd158, -4294967296;
+	setp.eq.s64 	%p12, %rd159, 0;
+	@%p12 bra 	$L__BB2_23;
+
+	div.s64 	%rd257, %rd66, %rd6;
+	bra.uni 	$L__BB2_24;
+
+$L__BB2_23:
+	cvt.u32.u64 	%r41, %rd66;
+	div.u32 	%r42, %r41, %r40;
+	cvt.u64.u32 	%rd257, %r42;
+
+$L__BB2_24:
+	mul.lo.s64 	%rd160, %rd257, %rd6;
+	sub.s64 	%rd161, %rd66, %rd160;
+	shl.b64 	%rd162, %rd257, 1;
+	mul.lo.s64 	%rd163, %rd256, %rd14;
+	add.s64 	%rd164, %rd162, %rd163;
+	mul.lo.s64 	%rd165, %rd164, %rd15;
+	shl.b64 	%rd166, %rd161, 1;
+	add.s64 	%rd70, %rd165, %rd166;
+	shl.b64 	%rd167, %rd70, 2;
+	add.s64 	%rd71, %rd3, %rd167;
+	ld.global.f32 	%f10, [%rd71];
+	ld.global.f32 	%f2, [%rd254];
+	setp.eq.f32 	%p13, %f10, %f2;
+	mov.u32 	%r82, 0;
+	@%p13 bra 	$L__BB2_27;
+
+	ld.global.f32 	%f11, [%rd71+4];
+	setp.eq.f32 	%p14, %f11, %f2;
+	mov.u32 	%r82, 1;
+	@%p14 bra 	$L__BB2_27;
+
+	shl.b64 	%rd168, %rd15, 2;
+	add.s64 	%rd169, %rd71, %rd168;
+	ld.global.f32 	%f12, [%rd169];
+	setp.eq.f32 	%p15, %f12, %f2;
+	selp.b32 	%r82, 2, 3, %p15;
+
+$L__BB2_27:
+	ld.global.f32 	%f13, [%rd255];
+	shr.u32 	%r45, %r82, 1;
+	mul.lo.s32 	%r46, %r45, %r12;
+	cvt.s64.s32 	%rd170, %r46;
+	and.b32  	%r47, %r82, 1;
+	cvt.u64.u32 	%rd171, %r47;
+	add.s64 	%rd172, %rd70, %rd171;
+	add.s64 	%rd173, %rd172, %rd170;
+	shl.b64 	%rd174, %rd173, 2;
+	add.s64 	%rd175, %rd1, %rd174;
+	st.global.f32 	[%rd175], %f13;
+	add.s64 	%rd72, %rd252, %rd17;
+	or.b64  	%rd176, %rd72, %rd7;
+	and.b64  	%rd177, %rd176, -4294967296;
+	setp.eq.s64 	%p16, %rd177, 0;
+	@%p16 bra 	$L__BB2_29;
+
+	div.s64 	%rd258, %rd72, %rd7;
+	bra.uni 	$L__BB2_30;
+
+$L__BB2_29:
+	cvt.u32.u64 	%r49, %rd72;
+	div.u32 	%r50, %r49, %r37;
+	cvt.u64.u32 	%rd258, %r50;
+
+$L__BB2_30:
+	mul.lo.s64 	%rd178, %rd258, %rd7;
+	sub.s64 	%rd76, %rd72, %rd178;
+	or.b64  	%rd179, %rd76, %rd6;
+	and.b64  	%rd180, %rd179, -4294967296;
+	setp.eq.s64 	%p17, %rd180, 0;
+	@%p17 bra 	$L__BB2_32;
+
+	div.s64 	%rd259, %rd76, %rd6;
+	bra.uni 	$L__BB2_33;
+
+$L__BB2_32:
+	cvt.u32.u64 	%r52, %rd76;
+	div.u32 	%r53, %r52, %r40;
+	cvt.u64.u32 	%rd259, %r53;
+
+$L__BB2_33:
+	mul.lo.s64 	%rd181, %rd259, %rd6;
+	sub.s64 	%rd182, %rd76, %rd181;
+	shl.b64 	%rd183, %rd259, 1;
+	mul.lo.s64 	%rd184, %rd258, %rd14;
+	add.s64 	%rd185, %rd183, %rd184;
+	mul.lo.s64 	%rd186, %rd185, %rd15;
+	shl.b64 	%rd187, %rd182, 1;
+	add.s64 	%rd80, %rd186, %rd187;
+	add.s64 	%rd81, %rd254, %rd58;
+	shl.b64 	%rd188, %rd80, 2;
+	add.s64 	%rd82, %rd3, %rd188;
+	ld.global.f32 	%f14, [%rd82];
+	ld.global.f32 	%f3, [%rd81];
+	setp.eq.f32 	%p18, %f14, %f3;
+	mov.u32 	%r83, 0;
+	@%p18 bra 	$L__BB2_36;
+
+	ld.global.f32 	%f15, [%rd82+4];
+	setp.eq.f32 	%p19, %f15, %f3;
+	mov.u32 	%r83, 1;
+	@%p19 bra 	$L__BB2_36;
+
+	shl.b64 	%rd189, %rd15, 2;
+	add.s64 	%rd190, %rd82, %rd189;
+	ld.global.f32 	%f16, [%rd190];
+	setp.eq.f32 	%p20, %f16, %f3;
+	selp.b32 	%r83, 2, 3, %p20;
+
+$L__BB2_36:
+	add.s64 	%rd83, %rd255, %rd58;
+	ld.global.f32 	%f17, [%rd83];
+	shr.u32 	%r56, %r83, 1;
+	mul.lo.s32 	%r57, %r56, %r12;
+	cvt.s64.s32 	%rd191, %r57;
+	and.b32  	%r58, %r83, 1;
+	cvt.u64.u32 	%rd192, %r58;
+	add.s64 	%rd193, %rd80, %rd192;
+	add.s64 	%rd194, %rd193, %rd191;
+	shl.b64 	%rd195, %rd194, 2;
+	add.s64 	%rd196, %rd1, %rd195;
+	st.global.f32 	[%rd196], %f17;
+	add.s64 	%rd84, %rd72, %rd17;
+	or.b64  	%rd197, %rd84, %rd7;
+	and.b64  	%rd198, %rd197, -4294967296;
+	setp.eq.s64 	%p21, %rd198, 0;
+	@%p21 bra 	$L__BB2_38;
+
+	div.s64 	%rd260, %rd84, %rd7;
+	bra.uni 	$L__BB2_39;
+
+$L__BB2_38:
+	cvt.u32.u64 	%r60, %rd84;
+	div.u32 	%r61, %r60, %r37;
+	cvt.u64.u32 	%rd260, %r61;
+
+$L__BB2_39:
+	mul.lo.s64 	%rd199, %rd260, %rd7;
+	sub.s64 	%rd88, %rd84, %rd199;
+	or.b64  	%rd200, %rd88, %rd6;
+	and.b64  	%rd201, %rd200, -4294967296;
+	setp.eq.s64 	%p22, %rd201, 0;
+	@%p22 bra 	$L__BB2_41;
+
+	div.s64 	%rd261, %rd88, %rd6;
+	bra.uni 	$L__BB2_42;
+
+$L__BB2_41:
+	cvt.u32.u64 	%r63, %rd88;
+	div.u32 	%r64, %r63, %r40;
+	cvt.u64.u32 	%rd261, %r64;
+
+$L__BB2_42:
+	mul.lo.s64 	%rd202, %rd261, %rd6;
+	sub.s64 	%rd203, %rd88, %rd202;
+	shl.b64 	%rd204, %rd261, 1;
+	mul.lo.s64 	%rd205, %rd260, %rd14;
+	add.s64 	%rd206, %rd204, %rd205;
+	mul.lo.s64 	%rd207, %rd206, %rd15;
+	shl.b64 	%rd208, %rd203, 1;
+	add.s64 	%rd92, %rd207, %rd208;
+	add.s64 	%rd93, %rd81, %rd58;
+	shl.b64 	%rd209, %rd92, 2;
+	add.s64 	%rd94, %rd3, %rd209;
+	ld.global.f32 	%f18, [%rd94];
+	ld.global.f32 	%f4, [%rd93];
+	setp.eq.f32 	%p23, %f18, %f4;
+	mov.u32 	%r84, 0;
+	@%p23 bra 	$L__BB2_45;
+
+	ld.global.f32 	%f19, [%rd94+4];
+	setp.eq.f32 	%p24, %f19, %f4;
+	mov.u32 	%r84, 1;
+	@%p24 bra 	$L__BB2_45;
+
+	shl.b64 	%rd210, %rd15, 2;
+	add.s64 	%rd211, %rd94, %rd210;
+	ld.global.f32 	%f20, [%rd211];
+	setp.eq.f32 	%p25, %f20, %f4;
+	selp.b32 	%r84, 2, 3, %p25;
+
+$L__BB2_45:
+	add.s64 	%rd95, %rd83, %rd58;
+	ld.global.f32 	%f21, [%rd95];
+	shr.u32 	%r67, %r84, 1;
+	mul.lo.s32 	%r68, %r67, %r12;
+	cvt.s64.s32 	%rd212, %r68;
+	and.b32  	%r69, %r84, 1;
+	cvt.u64.u32 	%rd213, %r69;
+	add.s64 	%rd214, %rd92, %rd213;
+	add.s64 	%rd215, %rd214, %rd212;
+	shl.b64 	%rd216, %rd215, 2;
+	add.s64 	%rd217, %rd1, %rd216;
+	st.global.f32 	[%rd217], %f21;
+	add.s64 	%rd96, %rd84, %rd17;
+	or.b64  	%rd218, %rd96, %rd7;
+	and.b64  	%rd219, %rd218, -4294967296;
+	setp.eq.s64 	%p26, %rd219, 0;
+	@%p26 bra 	$L__BB2_47;
+
+	div.s64 	%rd262, %rd96, %rd7;
+	bra.uni 	$L__BB2_48;
+
+$L__BB2_47:
+	cvt.u32.u64 	%r71, %rd96;
+	div.u32 	%r72, %r71, %r37;
+	cvt.u64.u32 	%rd262, %r72;
+
+$L__BB2_48:
+	mul.lo.s64 	%rd220, %rd262, %rd7;
+	sub.s64 	%rd100, %rd96, %rd220;
+	or.b64  	%rd221, %rd100, %rd6;
+	and.b64  	%rd222, %rd221, -4294967296;
+	setp.eq.s64 	%p27, %rd222, 0;
+	@%p27 bra 	$L__BB2_50;
+
+	div.s64 	%rd263, %rd100, %rd6;
+	bra.uni 	$L__BB2_51;
+
+$L__BB2_50:
+	cvt.u32.u64 	%r74, %rd100;
+	div.u32 	%r75, %r74, %r40;
+	cvt.u64.u32 	%rd263, %r75;
+
+$L__BB2_51:
+	mul.lo.s64 	%rd223, %rd263, %rd6;
+	sub.s64 	%rd224, %rd100, %rd223;
+	shl.b64 	%rd225, %rd263, 1;
+	mul.lo.s64 	%rd226, %rd262, %rd14;
+	add.s64 	%rd227, %rd225, %rd226;
+	mul.lo.s64 	%rd228, %rd227, %rd15;
+	shl.b64 	%rd229, %rd224, 1;
+	add.s64 	%rd104, %rd228, %rd229;
+	add.s64 	%rd105, %rd93, %rd58;
+	shl.b64 	%rd230, %rd104, 2;
+	add.s64 	%rd106, %rd3, %rd230;
+	ld.global.f32 	%f22, [%rd106];
+	ld.global.f32 	%f5, [%rd105];
+	setp.eq.f32 	%p28, %f22, %f5;
+	mov.u32 	%r85, 0;
+	@%p28 bra 	$L__BB2_54;
+
+	ld.global.f32 	%f23, [%rd106+4];
+	setp.eq.f32 	%p29, %f23, %f5;
+	mov.u32 	%r85, 1;
+	@%p29 bra 	$L__BB2_54;
+
+	shl.b64 	%rd231, %rd15, 2;
+	add.s64 	%rd232, %rd106, %rd231;
+	ld.global.f32 	%f24, [%rd232];
+	setp.eq.f32 	%p30, %f24, %f5;
+	selp.b32 	%r85, 2, 3, %p30;
+
+$L__BB2_54:
+	add.s64 	%rd254, %rd105, %rd58;
+	add.s64 	%rd233, %rd95, %rd58;
+	add.s64 	%rd255, %rd233, %rd58;
+	ld.global.f32 	%f25, [%rd233];
+	shr.u32 	%r78, %r85, 1;
+	mul.lo.s32 	%r79, %r78, %r12;
+	cvt.s64.s32 	%rd234, %r79;
+	and.b32  	%r80, %r85, 1;
+	cvt.u64.u32 	%rd235, %r80;
+	add.s64 	%rd236, %rd104, %rd235;
+	add.s64 	%rd237, %rd236, %rd234;
+	shl.b64 	%rd238, %rd237, 2;
+	add.s64 	%rd239, %rd1, %rd238;
+	st.global.f32 	[%rd239], %f25;
+	add.s64 	%rd252, %rd96, %rd17;
+	setp.lt.s64 	%p31, %rd252, %rd8;
+	@%p31 bra 	$L__BB2_18;
+
+$L__BB2_55:
+	ret;
+
+}
 	// .globl	lenet_labels
 .visible .entry lenet_labels(
 	.param .u64 lenet_labels_param_0,
@@ -80,50 +957,50 @@ $L__BB0_3:
 	cvta.to.global.u64 	%rd2, %rd4;
 	mov.u32 	%r14, %tid.x;
 	setp.ne.s32 	%p1, %r14, 0;
-	@%p1 bra 	$L__BB1_2;
+	@%p1 bra 	$L__BB3_2;
 
 	st.shared.u32 	[_ZZ18lenet_check_labelsPKfiiPjjE5first], %r6;
 
-$L__BB1_2:
+$L__BB3_2:
 	bar.sync 	0;
 	setp.ge.s32 	%p2, %r14, %r6;
-	@%p2 bra 	$L__BB1_8;
+	@%p2 bra 	$L__BB3_8;
 
 	cvt.rn.f32.s32 	%f1, %r7;
 	mov.u32 	%r2, %ntid.x;
 
-$L__BB1_4:
+$L__BB3_4:
 	mul.wide.s32 	%rd5, %r14, 4;
 	add.s64 	%rd6, %rd1, %rd5;
 	ld.global.f32 	%f2, [%rd6];
 	setp.ltu.f32 	%p3, %f2, 0f00000000;
 	setp.geu.f32 	%p4, %f2, %f1;
 	or.pred  	%p5, %p3, %p4;
-	@%p5 bra 	$L__BB1_6;
+	@%p5 bra 	$L__BB3_6;
 
 	cvt.rmi.f32.f32 	%f3, %f2;
 	setp.eq.f32 	%p6, %f2, %f3;
-	@%p6 bra 	$L__BB1_7;
+	@%p6 bra 	$L__BB3_7;
 
-$L__BB1_6:
+$L__BB3_6:
 	mov.u32 	%r9, _ZZ18lenet_check_labelsPKfiiPjjE5first;
 	atom.shared.min.s32 	%r10, [%r9], %r14;
 
-$L__BB1_7:
+$L__BB3_7:
 	add.s32 	%r14, %r14, %r2;
 	setp.lt.s32 	%p7, %r14, %r6;
-	@%p7 bra 	$L__BB1_4;
+	@%p7 bra 	$L__BB3_4;
 
-$L__BB1_8:
+$L__BB3_8:
 	bar.sync 	0;
 	ld.shared.u32 	%r5, [_ZZ18lenet_check_labelsPKfiiPjjE5first];
 	setp.ge.s32 	%p9, %r5, %r6;
 	or.pred  	%p10, %p1, %p9;
-	@%p10 bra 	$L__BB1_11;
+	@%p10 bra 	$L__BB3_11;
 
 	ld.global.u32 	%r11, [%rd2];
 	setp.ne.s32 	%p11, %r11, 0;
-	@%p11 bra 	$L__BB1_11;
+	@%p11 bra 	$L__BB3_11;
 
 	st.global.u32 	[%rd2+4], %r8;
 	st.global.u32 	[%rd2+8], %r5;
@@ -136,7 +1013,7 @@ $L__BB1_8:
 	mov.u32 	%r13, 1;
 	st.global.u32 	[%rd2], %r13;
 
-$L__BB1_11:
+$L__BB3_11:
 	ret;
 
 }
@@ -171,51 +1048,51 @@ $L__BB1_11:
 	cvta.to.global.u64 	%rd3, %rd15;
 	mov.u32 	%r1, %tid.x;
 	setp.ne.s32 	%p1, %r1, 0;
-	@%p1 bra 	$L__BB2_2;
+	@%p1 bra 	$L__BB4_2;
 
 	st.shared.u32 	[_ZZ18lenet_check_labelsPKfiiPjjE5first], %r47;
 
-$L__BB2_2:
+$L__BB4_2:
 	bar.sync 	0;
 	setp.ge.s32 	%p2, %r1, %r47;
-	@%p2 bra 	$L__BB2_8;
+	@%p2 bra 	$L__BB4_8;
 
 	cvt.rn.f32.s32 	%f1, %r48;
 	mov.u32 	%r2, %ntid.x;
 	mov.u32 	%r119, %r1;
 
-$L__BB2_4:
+$L__BB4_4:
 	mul.wide.s32 	%rd16, %r119, 4;
 	add.s64 	%rd17, %rd2, %rd16;
 	ld.global.f32 	%f2, [%rd17];
 	setp.ltu.f32 	%p3, %f2, 0f00000000;
 	setp.geu.f32 	%p4, %f2, %f1;
 	or.pred  	%p5, %p3, %p4;
-	@%p5 bra 	$L__BB2_6;
+	@%p5 bra 	$L__BB4_6;
 
 	cvt.rmi.f32.f32 	%f32, %f2;
 	setp.eq.f32 	%p6, %f2, %f32;
-	@%p6 bra 	$L__BB2_7;
+	@%p6 bra 	$L__BB4_7;
 
-$L__BB2_6:
+$L__BB4_6:
 	mov.u32 	%r49, _ZZ18lenet_check_labelsPKfiiPjjE5first;
 	atom.shared.min.s32 	%r50, [%r49], %r119;
 
-$L__BB2_7:
+$L__BB4_7:
 	add.s32 	%r119, %r119, %r2;
 	setp.lt.s32 	%p7, %r119, %r47;
-	@%p7 bra 	$L__BB2_4;
+	@%p7 bra 	$L__BB4_4;
 
-$L__BB2_8:
+$L__BB4_8:
 	bar.sync 	0;
 	ld.shared.u32 	%r5, [_ZZ18lenet_check_labelsPKfiiPjjE5first];
 	setp.ge.s32 	%p9, %r5, %r47;
 	or.pred  	%p10, %p1, %p9;
-	@%p10 bra 	$L__BB2_11;
+	@%p10 bra 	$L__BB4_11;
 
 	ld.global.u32 	%r51, [%rd3];
 	setp.ne.s32 	%p11, %r51, 0;
-	@%p11 bra 	$L__BB2_11;
+	@%p11 bra 	$L__BB4_11;
 
 	mov.u32 	%r52, 0;
 	st.global.u32 	[%rd3+4], %r52;
@@ -229,21 +1106,21 @@ $L__BB2_8:
 	mov.u32 	%r54, 1;
 	st.global.u32 	[%rd3], %r54;
 
-$L__BB2_11:
+$L__BB4_11:
 	setp.lt.s32 	%p12, %r1, %r47;
-	@%p12 bra 	$L__BB2_13;
-	bra.uni 	$L__BB2_12;
+	@%p12 bra 	$L__BB4_13;
+	bra.uni 	$L__BB4_12;
 
-$L__BB2_13:
+$L__BB4_13:
 	cvt.rn.f32.s32 	%f3, %r48;
 	mov.u32 	%r6, %ntid.x;
 	cvt.s64.s32 	%rd4, %r48;
 	add.s32 	%r7, %r48, -1;
 	setp.gt.s32 	%p13, %r48, 1;
-	@%p13 bra 	$L__BB2_29;
-	bra.uni 	$L__BB2_14;
+	@%p13 bra 	$L__BB4_29;
+	bra.uni 	$L__BB4_14;
 
-$L__BB2_29:
+$L__BB4_29:
 	add.s32 	%r17, %r48, -2;
 	and.b32  	%r18, %r7, 3;
 	sub.s32 	%r19, %r7, %r18;
@@ -253,7 +1130,7 @@ $L__BB2_29:
 	mov.u32 	%r124, %r1;
 	mov.f64 	%fd35, %fd36;
 
-$L__BB2_30:
+$L__BB4_30:
 	cvt.s64.s32 	%rd8, %r124;
 	mul.wide.s32 	%rd29, %r124, 4;
 	add.s64 	%rd30, %rd2, %rd29;
@@ -261,23 +1138,23 @@ $L__BB2_30:
 	setp.ltu.f32 	%p29, %f18, 0f00000000;
 	setp.geu.f32 	%p30, %f18, %f3;
 	or.pred  	%p31, %p29, %p30;
-	@%p31 bra 	$L__BB2_50;
+	@%p31 bra 	$L__BB4_50;
 
 	cvt.rmi.f32.f32 	%f174, %f18;
 	setp.neu.f32 	%p32, %f18, %f174;
-	@%p32 bra 	$L__BB2_50;
+	@%p32 bra 	$L__BB4_50;
 
 	setp.lt.u32 	%p33, %r17, 3;
 	mul.lo.s64 	%rd9, %rd8, %rd4;
 	mov.u32 	%r131, 0;
 	mov.u32 	%r129, 1;
-	@%p33 bra 	$L__BB2_35;
+	@%p33 bra 	$L__BB4_35;
 
 	mov.u32 	%r131, 0;
 	mov.u32 	%r129, 1;
 	mov.u32 	%r127, %r19;
 
-$L__BB2_34:
+$L__BB4_34:
 	cvt.s64.s32 	%rd31, %r129;
 	add.s64 	%rd32, %rd9, %rd31;
 	shl.b64 	%rd33, %rd32, 2;
@@ -320,11 +1197,11 @@ $L__BB2_34:
 	add.s32 	%r129, %r129, 4;
 	add.s32 	%r127, %r127, -4;
 	setp.ne.s32 	%p38, %r127, 0;
-	@%p38 bra 	$L__BB2_34;
+	@%p38 bra 	$L__BB4_34;
 
-$L__BB2_35:
+$L__BB4_35:
 	setp.eq.s32 	%p39, %r18, 0;
-	@%p39 bra 	$L__BB2_39;
+	@%p39 bra 	$L__BB4_39;
 
 	setp.eq.s32 	%p40, %r18, 1;
 	cvt.s64.s32 	%rd51, %r129;
@@ -339,7 +1216,7 @@ $L__BB2_35:
 	ld.global.f32 	%f184, [%rd10];
 	setp.gt.f32 	%p41, %f184, %f183;
 	selp.b32 	%r131, %r129, %r131, %p41;
-	@%p40 bra 	$L__BB2_39;
+	@%p40 bra 	$L__BB4_39;
 
 	setp.eq.s32 	%p42, %r18, 2;
 	cvt.s64.s32 	%rd58, %r131;
@@ -351,7 +1228,7 @@ $L__BB2_35:
 	setp.gt.f32 	%p43, %f186, %f185;
 	add.s32 	%r88, %r129, 1;
 	selp.b32 	%r131, %r88, %r131, %p43;
-	@%p42 bra 	$L__BB2_39;
+	@%p42 bra 	$L__BB4_39;
 
 	cvt.s64.s32 	%rd62, %r131;
 	add.s64 	%rd63, %rd9, %rd62;
@@ -363,7 +1240,7 @@ $L__BB2_35:
 	add.s32 	%r89, %r129, 2;
 	selp.b32 	%r131, %r89, %r131, %p44;
 
-$L__BB2_39:
+$L__BB4_39:
 	cvt.s64.s32 	%rd66, %r131;
 	add.s64 	%rd67, %rd9, %rd66;
 	shl.b64 	%rd68, %rd67, 2;
@@ -371,18 +1248,18 @@ $L__BB2_39:
 	ld.global.f32 	%f19, [%rd69];
 	setp.lt.s32 	%p45, %r48, 1;
 	mov.f32 	%f343, 0f00000000;
-	@%p45 bra 	$L__BB2_47;
+	@%p45 bra 	$L__BB4_47;
 
 	setp.lt.u32 	%p46, %r7, 3;
 	mov.f32 	%f343, 0f00000000;
 	mov.u32 	%r134, 0;
-	@%p46 bra 	$L__BB2_43;
+	@%p46 bra 	$L__BB4_43;
 
 	mov.f32 	%f343, 0f00000000;
 	mov.u32 	%r134, 0;
 	mov.u32 	%r133, %r21;
 
-$L__BB2_42:
+$L__BB4_42:
 	cvt.s64.s32 	%rd70, %r134;
 	add.s64 	%rd71, %rd9, %rd70;
 	shl.b64 	%rd72, %rd71, 2;
@@ -452,11 +1329,11 @@ $L__BB2_42:
 	add.s32 	%r134, %r134, 4;
 	add.s32 	%r133, %r133, -4;
 	setp.ne.s32 	%p47, %r133, 0;
-	@%p47 bra 	$L__BB2_42;
+	@%p47 bra 	$L__BB4_42;
 
-$L__BB2_43:
+$L__BB4_43:
 	setp.eq.s32 	%p48, %r20, 0;
-	@%p48 bra 	$L__BB2_47;
+	@%p48 bra 	$L__BB4_47;
 
 	setp.eq.s32 	%p49, %r20, 1;
 	cvt.s64.s32 	%rd74, %r134;
@@ -483,7 +1360,7 @@ $L__BB2_43:
 	mov.b32 	%f261, %r101;
 	ex2.approx.ftz.f32 	%f262, %f260;
 	fma.rn.f32 	%f343, %f262, %f261, %f343;
-	@%p49 bra 	$L__BB2_47;
+	@%p49 bra 	$L__BB4_47;
 
 	setp.eq.s32 	%p50, %r20, 2;
 	ld.global.f32 	%f263, [%rd11+4];
@@ -500,7 +1377,7 @@ $L__BB2_43:
 	mov.b32 	%f278, %r103;
 	ex2.approx.ftz.f32 	%f279, %f277;
 	fma.rn.f32 	%f343, %f279, %f278, %f343;
-	@%p50 bra 	$L__BB2_47;
+	@%p50 bra 	$L__BB4_47;
 
 	ld.global.f32 	%f280, [%rd11+8];
 	sub.f32 	%f281, %f280, %f19;
@@ -523,7 +1400,7 @@ $L__BB2_43:
 	ex2.approx.ftz.f32 	%f296, %f294;
 	fma.rn.f32 	%f343, %f296, %f295, %f343;
 
-$L__BB2_47:
+$L__BB4_47:
 	mul.f32 	%f297, %f343, 0f4B000000;
 	setp.lt.f32 	%p51, %f343, 0f00800000;
 	selp.f32 	%f28, %f297, %f343, %p51;
@@ -559,12 +1436,12 @@ $L__BB2_47:
 	mov.f32 	%f323, 0f3F317218;
 	fma.rn.f32 	%f344, %f302, %f323, %f322;
 	setp.lt.u32 	%p52, %r106, 2139095040;
-	@%p52 bra 	$L__BB2_49;
+	@%p52 bra 	$L__BB4_49;
 
 	mov.f32 	%f324, 0f7F800000;
 	fma.rn.f32 	%f344, %f28, %f324, %f324;
 
-$L__BB2_49:
+$L__BB4_49:
 	cvt.rzi.s32.f32 	%r110, %f18;
 	setp.eq.f32 	%p53, %f28, 0f00000000;
 	selp.f32 	%f325, 0fFF800000, %f344, %p53;
@@ -581,26 +1458,26 @@ $L__BB2_49:
 	selp.f64 	%fd24, 0d0000000000000000, 0d3FF0000000000000, %p54;
 	add.f64 	%fd36, %fd36, %fd24;
 
-$L__BB2_50:
+$L__BB4_50:
 	cvt.u32.u64 	%r111, %rd8;
 	add.s32 	%r124, %r111, %r6;
 	setp.lt.s32 	%p55, %r124, %r47;
-	@%p55 bra 	$L__BB2_30;
-	bra.uni 	$L__BB2_51;
+	@%p55 bra 	$L__BB4_30;
+	bra.uni 	$L__BB4_51;
 
-$L__BB2_12:
+$L__BB4_12:
 	mov.f64 	%fd35, 0d0000000000000000;
 	mov.f64 	%fd36, %fd35;
-	bra.uni 	$L__BB2_51;
+	bra.uni 	$L__BB4_51;
 
-$L__BB2_14:
+$L__BB4_14:
 	and.b32  	%r8, %r48, 3;
 	sub.s32 	%r9, %r48, %r8;
 	mov.f64 	%fd36, 0d0000000000000000;
 	mov.u32 	%r120, %r1;
 	mov.f64 	%fd35, %fd36;
 
-$L__BB2_15:
+$L__BB4_15:
 	cvt.s64.s32 	%rd5, %r120;
 	mul.wide.s32 	%rd20, %r120, 4;
 	add.s64 	%rd21, %rd2, %rd20;
@@ -608,11 +1485,11 @@ $L__BB2_15:
 	setp.ltu.f32 	%p14, %f4, 0f00000000;
 	setp.geu.f32 	%p15, %f4, %f3;
 	or.pred  	%p16, %p14, %p15;
-	@%p16 bra 	$L__BB2_28;
+	@%p16 bra 	$L__BB4_28;
 
 	cvt.rmi.f32.f32 	%f33, %f4;
 	setp.neu.f32 	%p17, %f4, %f33;
-	@%p17 bra 	$L__BB2_28;
+	@%p17 bra 	$L__BB4_28;
 
 	setp.lt.s32 	%p18, %r48, 1;
 	mul.lo.s64 	%rd22, %rd5, %rd4;
@@ -620,18 +1497,18 @@ $L__BB2_15:
 	add.s64 	%rd6, %rd1, %rd23;
 	ld.global.f32 	%f5, [%rd6];
 	mov.f32 	%f338, 0f00000000;
-	@%p18 bra 	$L__BB2_25;
+	@%p18 bra 	$L__BB4_25;
 
 	setp.lt.u32 	%p19, %r7, 3;
 	mov.f32 	%f338, 0f00000000;
 	mov.u32 	%r123, 0;
-	@%p19 bra 	$L__BB2_21;
+	@%p19 bra 	$L__BB4_21;
 
 	mov.f32 	%f338, 0f00000000;
 	mov.u32 	%r123, 0;
 	mov.u32 	%r122, %r9;
 
-$L__BB2_20:
+$L__BB4_20:
 	mul.wide.s32 	%rd24, %r123, 4;
 	add.s64 	%rd25, %rd6, %rd24;
 	ld.global.f32 	%f38, [%rd25];
@@ -699,11 +1576,11 @@ $L__BB2_20:
 	add.s32 	%r123, %r123, 4;
 	add.s32 	%r122, %r122, -4;
 	setp.ne.s32 	%p20, %r122, 0;
-	@%p20 bra 	$L__BB2_20;
+	@%p20 bra 	$L__BB4_20;
 
-$L__BB2_21:
+$L__BB4_21:
 	setp.eq.s32 	%p21, %r8, 0;
-	@%p21 bra 	$L__BB2_25;
+	@%p21 bra 	$L__BB4_25;
 
 	setp.eq.s32 	%p22, %r8, 1;
 	mul.wide.s32 	%rd26, %r123, 4;
@@ -728,7 +1605,7 @@ $L__BB2_21:
 	mov.b32 	%f106, %r66;
 	ex2.approx.ftz.f32 	%f107, %f105;
 	fma.rn.f32 	%f338, %f107, %f106, %f338;
-	@%p22 bra 	$L__BB2_25;
+	@%p22 bra 	$L__BB4_25;
 
 	setp.eq.s32 	%p23, %r8, 2;
 	ld.global.f32 	%f108, [%rd7+4];
@@ -745,7 +1622,7 @@ $L__BB2_21:
 	mov.b32 	%f123, %r68;
 	ex2.approx.ftz.f32 	%f124, %f122;
 	fma.rn.f32 	%f338, %f124, %f123, %f338;
-	@%p23 bra 	$L__BB2_25;
+	@%p23 bra 	$L__BB4_25;
 
 	ld.global.f32 	%f125, [%rd7+8];
 	sub.f32 	%f126, %f125, %f5;
@@ -768,7 +1645,7 @@ $L__BB2_21:
 	ex2.approx.ftz.f32 	%f141, %f139;
 	fma.rn.f32 	%f338, %f141, %f140, %f338;
 
-$L__BB2_25:
+$L__BB4_25:
 	mul.f32 	%f142, %f338, 0f4B000000;
 	setp.lt.f32 	%p24, %f338, 0f00800000;
 	selp.f32 	%f14, %f142, %f338, %p24;
@@ -804,12 +1681,12 @@ $L__BB2_25:
 	mov.f32 	%f168, 0f3F317218;
 	fma.rn.f32 	%f339, %f147, %f168, %f167;
 	setp.lt.u32 	%p25, %r71, 2139095040;
-	@%p25 bra 	$L__BB2_27;
+	@%p25 bra 	$L__BB4_27;
 
 	mov.f32 	%f169, 0f7F800000;
 	fma.rn.f32 	%f339, %f14, %f169, %f169;
 
-$L__BB2_27:
+$L__BB4_27:
 	cvt.rzi.s32.f32 	%r75, %f4;
 	setp.eq.f32 	%p26, %f14, 0f00000000;
 	selp.f32 	%f170, 0fFF800000, %f339, %p26;
@@ -824,13 +1701,13 @@ $L__BB2_27:
 	selp.f64 	%fd20, 0d0000000000000000, 0d3FF0000000000000, %p27;
 	add.f64 	%fd36, %fd36, %fd20;
 
-$L__BB2_28:
+$L__BB4_28:
 	cvt.u32.u64 	%r76, %rd5;
 	add.s32 	%r120, %r76, %r6;
 	setp.lt.s32 	%p28, %r120, %r47;
-	@%p28 bra 	$L__BB2_15;
+	@%p28 bra 	$L__BB4_15;
 
-$L__BB2_51:
+$L__BB4_51:
 	shl.b32 	%r112, %r1, 3;
 	mov.u32 	%r113, _ZZ15lenet_nll_statsE9loss_part;
 	add.s32 	%r42, %r113, %r112;
@@ -842,11 +1719,11 @@ $L__BB2_51:
 	mov.u32 	%r115, %ntid.x;
 	shr.u32 	%r135, %r115, 1;
 	setp.eq.s32 	%p56, %r135, 0;
-	@%p56 bra 	$L__BB2_55;
+	@%p56 bra 	$L__BB4_55;
 
-$L__BB2_52:
+$L__BB4_52:
 	setp.ge.u32 	%p57, %r1, %r135;
-	@%p57 bra 	$L__BB2_54;
+	@%p57 bra 	$L__BB4_54;
 
 	shl.b32 	%r116, %r135, 3;
 	add.s32 	%r117, %r42, %r116;
@@ -860,14 +1737,14 @@ $L__BB2_52:
 	add.f64 	%fd30, %fd29, %fd28;
 	st.shared.f64 	[%r43], %fd30;
 
-$L__BB2_54:
+$L__BB4_54:
 	bar.sync 	0;
 	shr.u32 	%r135, %r135, 1;
 	setp.ne.s32 	%p58, %r135, 0;
-	@%p58 bra 	$L__BB2_52;
+	@%p58 bra 	$L__BB4_52;
 
-$L__BB2_55:
-	@%p1 bra 	$L__BB2_57;
+$L__BB4_55:
+	@%p1 bra 	$L__BB4_57;
 
 	cvta.to.global.u64 	%rd81, %rd12;
 	ld.shared.f64 	%fd31, [_ZZ15lenet_nll_statsE9loss_part];
@@ -881,7 +1758,7 @@ $L__BB2_55:
 	add.f32 	%f334, %f333, %f332;
 	st.global.f32 	[%rd81+4], %f334;
 
-$L__BB2_57:
+$L__BB4_57:
 	ret;
 
 }
@@ -913,57 +1790,57 @@ $L__BB2_57:
 	mov.u32 	%r1, %ctaid.x;
 	mov.u32 	%r49, %tid.x;
 	setp.eq.s32 	%p1, %r1, 0;
-	@%p1 bra 	$L__BB3_1;
-	bra.uni 	$L__BB3_12;
+	@%p1 bra 	$L__BB5_1;
+	bra.uni 	$L__BB5_12;
 
-$L__BB3_1:
+$L__BB5_1:
 	setp.ne.s32 	%p2, %r49, 0;
-	@%p2 bra 	$L__BB3_3;
+	@%p2 bra 	$L__BB5_3;
 
 	st.shared.u32 	[_ZZ18lenet_check_labelsPKfiiPjjE5first], %r10;
 
-$L__BB3_3:
+$L__BB5_3:
 	bar.sync 	0;
 	setp.ge.s32 	%p3, %r49, %r10;
-	@%p3 bra 	$L__BB3_9;
+	@%p3 bra 	$L__BB5_9;
 
 	cvt.rn.f32.s32 	%f1, %r11;
 	mov.u32 	%r4, %ntid.x;
 	mov.u32 	%r48, %r49;
 
-$L__BB3_5:
+$L__BB5_5:
 	mul.wide.s32 	%rd62, %r48, 4;
 	add.s64 	%rd63, %rd2, %rd62;
 	ld.global.f32 	%f2, [%rd63];
 	setp.ltu.f32 	%p4, %f2, 0f00000000;
 	setp.geu.f32 	%p5, %f2, %f1;
 	or.pred  	%p6, %p4, %p5;
-	@%p6 bra 	$L__BB3_7;
+	@%p6 bra 	$L__BB5_7;
 
 	cvt.rmi.f32.f32 	%f4, %f2;
 	setp.eq.f32 	%p7, %f2, %f4;
-	@%p7 bra 	$L__BB3_8;
+	@%p7 bra 	$L__BB5_8;
 
-$L__BB3_7:
+$L__BB5_7:
 	mov.u32 	%r12, _ZZ18lenet_check_labelsPKfiiPjjE5first;
 	atom.shared.min.s32 	%r13, [%r12], %r48;
 
-$L__BB3_8:
+$L__BB5_8:
 	add.s32 	%r48, %r48, %r4;
 	setp.lt.s32 	%p8, %r48, %r10;
-	@%p8 bra 	$L__BB3_5;
+	@%p8 bra 	$L__BB5_5;
 
-$L__BB3_9:
+$L__BB5_9:
 	bar.sync 	0;
 	ld.shared.u32 	%r7, [_ZZ18lenet_check_labelsPKfiiPjjE5first];
 	setp.ge.s32 	%p10, %r7, %r10;
 	or.pred  	%p11, %p2, %p10;
-	@%p11 bra 	$L__BB3_12;
+	@%p11 bra 	$L__BB5_12;
 
 	ld.global.u32 	%r15, [%rd3];
 	setp.ne.s32 	%p12, %r15, 0;
 	mov.u32 	%r49, 0;
-	@%p12 bra 	$L__BB3_12;
+	@%p12 bra 	$L__BB5_12;
 
 	mov.u32 	%r17, 1;
 	st.global.u32 	[%rd3+4], %r17;
@@ -976,7 +1853,7 @@ $L__BB3_9:
 	membar.gl;
 	st.global.u32 	[%rd3], %r17;
 
-$L__BB3_12:
+$L__BB5_12:
 	cvt.rn.f32.s32 	%f5, %r10;
 	rcp.rn.f32 	%f3, %f5;
 	cvt.s64.s32 	%rd4, %r11;
@@ -988,7 +1865,7 @@ $L__BB3_12:
 	cvt.u64.u32 	%rd8, %r49;
 	add.s64 	%rd119, %rd66, %rd8;
 	setp.ge.s64 	%p13, %rd119, %rd5;
-	@%p13 bra 	$L__BB3_36;
+	@%p13 bra 	$L__BB5_36;
 
 	mov.u32 	%r20, %nctaid.x;
 	cvt.u64.u32 	%rd10, %r20;
@@ -1002,22 +1879,22 @@ $L__BB3_12:
 	or.b64  	%rd72, %rd12, %rd11;
 	and.b64  	%rd73, %rd72, -4294967296;
 	setp.eq.s64 	%p14, %rd73, 0;
-	@%p14 bra 	$L__BB3_15;
+	@%p14 bra 	$L__BB5_15;
 
 	div.u64 	%rd113, %rd12, %rd11;
-	bra.uni 	$L__BB3_16;
+	bra.uni 	$L__BB5_16;
 
-$L__BB3_15:
+$L__BB5_15:
 	cvt.u32.u64 	%r21, %rd11;
 	cvt.u32.u64 	%r22, %rd12;
 	div.u32 	%r23, %r22, %r21;
 	cvt.u64.u32 	%rd113, %r23;
 
-$L__BB3_16:
+$L__BB5_16:
 	add.s64 	%rd74, %rd113, 1;
 	and.b64  	%rd117, %rd74, 3;
 	setp.eq.s64 	%p15, %rd117, 0;
-	@%p15 bra 	$L__BB3_22;
+	@%p15 bra 	$L__BB5_22;
 
 	cvta.to.global.u64 	%rd75, %rd59;
 	shl.b64 	%rd76, %rd119, 2;
@@ -1026,22 +1903,22 @@ $L__BB3_16:
 	neg.s32 	%r9, %r11;
 	cvt.u32.u64 	%r24, %rd4;
 
-$L__BB3_18:
+$L__BB5_18:
 	.pragma "nounroll";
 	or.b64  	%rd77, %rd119, %rd4;
 	and.b64  	%rd78, %rd77, -4294967296;
 	setp.eq.s64 	%p16, %rd78, 0;
-	@%p16 bra 	$L__BB3_20;
+	@%p16 bra 	$L__BB5_20;
 
 	div.s64 	%rd118, %rd119, %rd4;
-	bra.uni 	$L__BB3_21;
+	bra.uni 	$L__BB5_21;
 
-$L__BB3_20:
+$L__BB5_20:
 	cvt.u32.u64 	%r25, %rd119;
 	div.u32 	%r26, %r25, %r24;
 	cvt.u64.u32 	%rd118, %r26;
 
-$L__BB3_21:
+$L__BB5_21:
 	cvt.u32.u64 	%r27, %rd118;
 	cvt.u32.u64 	%r28, %rd119;
 	mad.lo.s32 	%r29, %r9, %r27, %r28;
@@ -1062,32 +1939,32 @@ $L__BB3_21:
 	add.s64 	%rd114, %rd114, %rd83;
 	add.s64 	%rd117, %rd117, -1;
 	setp.ne.s64 	%p18, %rd117, 0;
-	@%p18 bra 	$L__BB3_18;
+	@%p18 bra 	$L__BB5_18;
 
-$L__BB3_22:
+$L__BB5_22:
 	cvta.to.global.u64 	%rd31, %rd59;
 	cvt.s64.s32 	%rd84, %r10;
 	mul.lo.s64 	%rd32, %rd4, %rd84;
 	setp.lt.u64 	%p19, %rd113, 3;
-	@%p19 bra 	$L__BB3_36;
+	@%p19 bra 	$L__BB5_36;
 
-$L__BB3_23:
+$L__BB5_23:
 	shl.b64 	%rd35, %rd11, 2;
 	or.b64  	%rd86, %rd119, %rd4;
 	and.b64  	%rd87, %rd86, -4294967296;
 	setp.eq.s64 	%p20, %rd87, 0;
-	@%p20 bra 	$L__BB3_25;
+	@%p20 bra 	$L__BB5_25;
 
 	div.s64 	%rd121, %rd119, %rd4;
-	bra.uni 	$L__BB3_26;
+	bra.uni 	$L__BB5_26;
 
-$L__BB3_25:
+$L__BB5_25:
 	cvt.u32.u64 	%r32, %rd4;
 	cvt.u32.u64 	%r33, %rd119;
 	div.u32 	%r34, %r33, %r32;
 	cvt.u64.u32 	%rd121, %r34;
 
-$L__BB3_26:
+$L__BB5_26:
 	mul.lo.s64 	%rd88, %rd121, %rd4;
 	sub.s64 	%rd89, %rd119, %rd88;
 	cvt.u32.u64 	%r35, %rd89;
@@ -1108,18 +1985,18 @@ $L__BB3_26:
 	or.b64  	%rd93, %rd41, %rd4;
 	and.b64  	%rd94, %rd93, -4294967296;
 	setp.eq.s64 	%p22, %rd94, 0;
-	@%p22 bra 	$L__BB3_28;
+	@%p22 bra 	$L__BB5_28;
 
 	div.s64 	%rd122, %rd41, %rd4;
-	bra.uni 	$L__BB3_29;
+	bra.uni 	$L__BB5_29;
 
-$L__BB3_28:
+$L__BB5_28:
 	cvt.u32.u64 	%r36, %rd4;
 	cvt.u32.u64 	%r37, %rd41;
 	div.u32 	%r38, %r37, %r36;
 	cvt.u64.u32 	%rd122, %r38;
 
-$L__BB3_29:
+$L__BB5_29:
 	mul.lo.s64 	%rd95, %rd122, %rd4;
 	sub.s64 	%rd96, %rd41, %rd95;
 	cvt.u32.u64 	%r39, %rd96;
@@ -1139,18 +2016,18 @@ $L__BB3_29:
 	or.b64  	%rd99, %rd47, %rd4;
 	and.b64  	%rd100, %rd99, -4294967296;
 	setp.eq.s64 	%p24, %rd100, 0;
-	@%p24 bra 	$L__BB3_31;
+	@%p24 bra 	$L__BB5_31;
 
 	div.s64 	%rd123, %rd47, %rd4;
-	bra.uni 	$L__BB3_32;
+	bra.uni 	$L__BB5_32;
 
-$L__BB3_31:
+$L__BB5_31:
 	cvt.u32.u64 	%r40, %rd4;
 	cvt.u32.u64 	%r41, %rd47;
 	div.u32 	%r42, %r41, %r40;
 	cvt.u64.u32 	%rd123, %r42;
 
-$L__BB3_32:
+$L__BB5_32:
 	mul.lo.s64 	%rd101, %rd123, %rd4;
 	sub.s64 	%rd102, %rd47, %rd101;
 	cvt.u32.u64 	%r43, %rd102;
@@ -1170,18 +2047,18 @@ $L__BB3_32:
 	or.b64  	%rd105, %rd53, %rd4;
 	and.b64  	%rd106, %rd105, -4294967296;
 	setp.eq.s64 	%p26, %rd106, 0;
-	@%p26 bra 	$L__BB3_34;
+	@%p26 bra 	$L__BB5_34;
 
 	div.s64 	%rd124, %rd53, %rd4;
-	bra.uni 	$L__BB3_35;
+	bra.uni 	$L__BB5_35;
 
-$L__BB3_34:
+$L__BB5_34:
 	cvt.u32.u64 	%r44, %rd4;
 	cvt.u32.u64 	%r45, %rd53;
 	div.u32 	%r46, %r45, %r44;
 	cvt.u64.u32 	%rd124, %r46;
 
-$L__BB3_35:
+$L__BB5_35:
 	mul.lo.s64 	%rd107, %rd124, %rd4;
 	sub.s64 	%rd108, %rd53, %rd107;
 	cvt.u32.u64 	%r47, %rd108;
@@ -1199,9 +2076,9 @@ $L__BB3_35:
 	st.global.f32 	[%rd112], %f35;
 	add.s64 	%rd119, %rd53, %rd11;
 	setp.lt.s64 	%p28, %rd119, %rd32;
-	@%p28 bra 	$L__BB3_23;
+	@%p28 bra 	$L__BB5_23;
 
-$L__BB3_36:
+$L__BB5_36:
 	ret;
 
 }

@@ -903,7 +903,7 @@ const CudnnApi* load_cudnn(LibraryReport* report) {
                           } else {
                             r.notes.push_back("no cuBLAS loaded for it (see cuBLAS's report)");
                           }
-                          load_nvrtc(&nvrtc, match, first);
+                          if (match.want_major > 0) load_nvrtc(&nvrtc, match, first);
                           for (const auto& n : nvrtc.notes) r.notes.push_back("NVRTC: " + n);
                           if (nvrtc.ok) {
                             r.tried.push_back("NVRTC for it: " + nvrtc.path + " (" + nvrtc.version + ")");

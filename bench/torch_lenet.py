@@ -1,9 +1,12 @@
 #!/usr/bin/python3
-"""PyTorch CPU baseline for `npm run bench`: the Theano tutorial's LeNet5
-(convolutional_mlp.py) trained on MNIST with plain SGD, timed per epoch.
+"""PyTorch baseline for `npm run bench` (CPU) and `npm run bench:gpu` (CUDA): the
+Theano tutorial's LeNet5 (convolutional_mlp.py) trained on MNIST with plain SGD,
+timed per epoch.
 
 Run with Debian's interpreter (it has python3-torch):
     /usr/bin/python3 bench/torch_lenet.py [--epochs 3] [--threads 2] [--infer]
+On a GPU (bench/gpu.sh does this with PyTorch's own venv):
+    python3 bench/torch_lenet.py --device cuda --epochs 20 --test-on-best
 
 Per epoch it measures the wall time of the training pass (50000 images, in
 order, 100 minibatches of 500), the wall time of the validation pass (training
@@ -13,6 +16,16 @@ the CPU now and then: compare 100 * step_median_ms with train_s). With --infer
 it also measures inference throughput on the 10000 test images
 (inference_mode) at batch 500 and at batch 1 (first 2000 images, extrapolated).
 Threads: torch intra-op (OpenMP/oneDNN) and OpenBLAS both get --threads. Progress goes to stderr; the last stdout line is one JSON object.
+
+--device cuda: the three splits and the parameters live on the GPU from the
+start (minibatches are views, as in ours), cudnn.benchmark is on, TF32 is off
+for matmuls and convolutions (full FP32, as ours by default), and every timer
+is read after torch.cuda.synchronize(), since kernels run asynchronously.
+Steps are not timed one by one there (that would need a sync per step):
+step_mean_ms (train_s / minibatches) is reported on both devices.
+--test-on-best: like the tutorial (and our trainer), also evaluate the 10000
+test images whenever the validation error improves, inside the epoch's time
+(test_s), so that epoch_s compares with our per-epoch seconds.
 
 Model: conv5x5(1->20, no bias) -> maxpool2 -> +b -> tanh -> conv5x5(20->50)
 -> maxpool2 -> +b -> tanh -> tanh(x @ W2 + b2) (800x500) -> softmax(x @ W3 + b3)
@@ -31,6 +44,8 @@ p.add_argument("--batch", type=int, default=500)
 p.add_argument("--lr", type=float, default=0.1)
 p.add_argument("--train-limit", type=int, default=None)
 p.add_argument("--infer", action="store_true")
+p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+p.add_argument("--test-on-best", action="store_true")
 args = p.parse_args()
 
 # OpenBLAS (pthread build) keeps its own thread pool, which torch.set_num_threads
@@ -44,6 +59,19 @@ import torch.nn.functional as F
 
 torch.set_num_threads(args.threads)
 log = lambda *a: print(*a, file=sys.stderr, flush=True)
+dev = torch.device(args.device)
+if args.device == "cuda":
+    if not torch.cuda.is_available():
+        sys.exit(f"torch_lenet: --device cuda, but torch {torch.__version__} sees no usable GPU")
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+
+def sync():
+    """Waits for queued kernels before a timer is read (a no-op on the CPU)."""
+    if args.device == "cuda":
+        torch.cuda.synchronize()
 
 
 def blas_info():
@@ -75,11 +103,11 @@ def load_idx(name, n=None):
 
 
 def images(a):
-    return torch.from_numpy((a.astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)).contiguous()
+    return torch.from_numpy((a.astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)).contiguous().to(dev)
 
 
 def labels(a):
-    return torch.from_numpy(a.astype(np.int64))
+    return torch.from_numpy(a.astype(np.int64)).to(dev)
 
 
 tr_x_all, tr_y_all = load_idx("train-images-idx3-ubyte"), load_idx("train-labels-idx1-ubyte")
@@ -87,6 +115,7 @@ n_train = min(args.train_limit or 50000, 50000)
 train_x, train_y = images(tr_x_all[:n_train]), labels(tr_y_all[:n_train])
 valid_x, valid_y = images(tr_x_all[50000:60000]), labels(tr_y_all[50000:60000])
 test_x = images(load_idx("t10k-images-idx3-ubyte"))
+test_y = labels(load_idx("t10k-labels-idx1-ubyte"))
 
 # ---- initialisation, identical to the tutorial ----
 rng = np.random.RandomState(23455)
@@ -100,8 +129,8 @@ def uniform(shape, fan_in, fan_out):
 W0 = uniform((20, 1, 5, 5), 1 * 25, 20 * 25 // 4)[:, :, ::-1, ::-1].copy()
 W1 = uniform((50, 20, 5, 5), 20 * 25, 50 * 25 // 4)[:, :, ::-1, ::-1].copy()
 W2 = uniform((800, 500), 800, 500)
-params = [torch.from_numpy(W0), torch.zeros(20), torch.from_numpy(W1), torch.zeros(50),
-          torch.from_numpy(W2), torch.zeros(500), torch.zeros(500, 10), torch.zeros(10)]
+params = [t.to(dev) for t in (torch.from_numpy(W0), torch.zeros(20), torch.from_numpy(W1), torch.zeros(50),
+                               torch.from_numpy(W2), torch.zeros(500), torch.zeros(500, 10), torch.zeros(10))]
 for t in params:
     t.requires_grad_(True)
 
@@ -115,6 +144,8 @@ def forward(x):
 
 
 def mkldnn_used():
+    if args.device != "cpu":
+        return False
     with torch.no_grad(), torch.autograd.profiler.profile() as prof:
         forward(valid_x[:args.batch])
     return any("mkldnn" in e.name for e in prof.function_events)
@@ -122,16 +153,37 @@ def mkldnn_used():
 
 B, lr = args.batch, args.lr
 n_batches = max(1, n_train // B)
-deb = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "python3-torch"], capture_output=True, text=True)
-result = {"framework": "pytorch", "version": torch.__version__, "deb_version": deb.stdout or None,
+try:
+    deb = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "python3-torch"], capture_output=True, text=True).stdout or None
+except OSError:  # no dpkg (e.g. a GPU machine's container)
+    deb = None
+result = {"framework": "pytorch", "version": torch.__version__, "deb_version": deb, "device": args.device,
           "threads": torch.get_num_threads(),
           "blas": blas_info(), "mkldnn": torch.backends.mkldnn.is_available() and mkldnn_used(),
           "batch": B, "lr": lr, "n_train": min(n_batches * B, n_train), "epochs": []}
+if args.device == "cuda":
+    result["cuda"] = {"gpu": torch.cuda.get_device_name(0), "runtime": torch.version.cuda,
+                      "cudnn": torch.backends.cudnn.version(), "cudnn_benchmark": True,
+                      "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_cudnn": torch.backends.cudnn.allow_tf32}
+    log(f"torch {torch.__version__} on {result['cuda']}")
 log(f"torch {torch.__version__}, threads {result['threads']}, blas {result['blas']}, mkldnn {result['mkldnn']}")
 
+
+def errors(x, y):
+    """Misclassified images of a split, counted on the device and read back once."""
+    wrong = torch.zeros((), dtype=torch.int64, device=dev)
+    with torch.no_grad():
+        for i in range(0, x.shape[0], B):
+            wrong += (forward(x[i:i + B]).argmax(1) != y[i:i + B]).sum()
+    return int(wrong)
+
+
+best_val = float("inf")
+
 for epoch in range(1, args.epochs + 1):
+    sync()
     t0 = time.perf_counter()
-    cost_sum, steps = torch.zeros(()), []
+    cost_sum, steps = torch.zeros((), device=dev), []
     for i in range(n_batches):
         ts = time.perf_counter()
         loss = F.cross_entropy(forward(train_x[i * B:(i + 1) * B]), train_y[i * B:(i + 1) * B])
@@ -141,21 +193,30 @@ for epoch in range(1, args.epochs + 1):
                 t.sub_(t.grad, alpha=lr)
                 t.grad = None
             cost_sum += loss.detach()
-        steps.append(time.perf_counter() - ts)
+        if args.device == "cpu":  # on the GPU the step has only been queued by now
+            steps.append(time.perf_counter() - ts)
+    sync()
     train_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    wrong = 0
-    with torch.no_grad():
-        for i in range(0, valid_x.shape[0], B):
-            wrong += int((forward(valid_x[i:i + B]).argmax(1) != valid_y[i:i + B]).sum())
+    wrong = errors(valid_x, valid_y)
     val_s = time.perf_counter() - t0
     e = {"epoch": epoch, "train_s": round(train_s, 3), "val_s": round(val_s, 3),
-         "step_median_ms": round(1000 * sorted(steps)[len(steps) // 2], 2),
+         "step_mean_ms": round(1000 * train_s / n_batches, 3),
          "val_error_pct": round(100.0 * wrong / valid_x.shape[0], 3),
          "train_cost": round(float(cost_sum) / n_batches, 6)}
+    if steps:
+        e["step_median_ms"] = round(1000 * sorted(steps)[len(steps) // 2], 2)
+    if args.test_on_best and wrong < best_val:
+        best_val = wrong
+        t0 = time.perf_counter()
+        e["test_error_pct"] = round(100.0 * errors(test_x, test_y) / test_x.shape[0], 3)
+        e["test_s"] = round(time.perf_counter() - t0, 3)
+    e["epoch_s"] = round(train_s + val_s + e.get("test_s", 0.0), 3)
     result["epochs"].append(e)
-    log(f"epoch {epoch}: train {train_s:.2f}s (median step {e['step_median_ms']:.1f} ms), val {val_s:.2f}s, "
+    step = f"median step {e['step_median_ms']:.1f} ms" if steps else f"mean step {e['step_mean_ms']:.2f} ms"
+    test = f", test {e['test_s']:.2f}s (test error {e['test_error_pct']:.2f}%)" if "test_s" in e else ""
+    log(f"epoch {epoch}: train {train_s:.2f}s ({step}), val {val_s:.2f}s{test}, "
         f"validation error {e['val_error_pct']:.2f}%, cost {e['train_cost']:.4f}")
 
 if args.infer:
@@ -163,9 +224,9 @@ if args.infer:
         def run(bs, n):
             for i in range(0, n, bs):
                 forward(test_x[i:i + bs]).argmax(1)
-        run(500, 1000); run(1, 100)  # warm up
-        t0 = time.perf_counter(); run(500, 10000); t500 = time.perf_counter() - t0
-        t0 = time.perf_counter(); run(1, 2000); t1 = time.perf_counter() - t0
+        run(500, 1000); run(1, 100); sync()  # warm up
+        t0 = time.perf_counter(); run(500, 10000); sync(); t500 = time.perf_counter() - t0
+        t0 = time.perf_counter(); run(1, 2000); sync(); t1 = time.perf_counter() - t0
         assert forward(test_x[:500]).shape == (500, 10)
     result["infer"] = {"batch500_img_s": round(10000 / t500, 1), "batch1_img_s": round(2000 / t1, 1),
                        "batch1_note": "timed on the first 2000 test images, extrapolated"}

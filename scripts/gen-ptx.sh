@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates native/cuda/kernels_ptx.h from native/cuda/kernels.cu with nvcc (PTX ISA 7.0
 # for compute_75: every driver and GPU CUDA 12 and 13 support can JIT it). The header is committed, so building
-# the addon never needs nvcc; test/cuda-kernels.test.ts checks it is up to date where nvcc exists.
+# the addon never needs nvcc; test/cuda-build.test.ts checks it is up to date where nvcc exists.
 #   scripts/gen-ptx.sh            write the header
 #   scripts/gen-ptx.sh --stdout   print it instead
 set -euo pipefail

@@ -18,10 +18,17 @@
 //    libcudnn_{ops,cnn,adv}_{infer,train}.so.8. Loading from a folder therefore preloads, by full
 //    path, every libcudnn_*.so.<major> in that folder (repeating passes until no more load,
 //    since they depend on each other). This is what PyTorch's and ONNX Runtime's preloaders do.
+//  - cuDNN decides the CUDA major. Its main library needs nothing else to load, so it is chosen
+//    first; then the cuBLAS (cuDNN 8's sub-libraries link libcublasLt.so.<major>) and NVRTC (which
+//    cuDNN 9 dlopens for its runtime-compiled engines) built for cuDNN's CUDA major
+//    (cudnnGetCudartVersion) are loaded, from cuDNN's own folder first, and only then its
+//    sub-libraries. A cuBLAS of another major is used only when none matches, with a note.
 //  - Version/driver fit: when the driver is known (cudaDriverGetVersion > 0), a library built for
 //    a newer CUDA major than the driver supports (e.g. libcublas.so.13 on a CUDA 12 driver) is
 //    skipped in favour of a later candidate (libcublas.so.12); if no candidate fits, the first one
 //    found is used anyway, so the error surfaces at the first call with CUDA's own message.
+//  - Python environments are found by globbing their prefixes; python3 is run only when
+//    LENET_CUDA_PYTHON=1 (starting it on the JS thread cost ~200 ms on every probe).
 //  - Loaded libraries are never dlclose'd (CUDA libraries register atexit work and threads).
 //    Candidates that are rejected (a missing function, a driver mismatch) are closed at once, so
 //    their sonames do not shadow the next candidate's sub-libraries.

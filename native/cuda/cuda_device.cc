@@ -434,6 +434,7 @@ class CudaDevice final : public Device {
     if (pools_) {
       // Keep freed memory in the pool across synchronizations instead of returning it to the
       // driver (the default threshold, 0, would make every sync release and every step re-map).
+      // The default pool is the process's: other cudaMallocAsync users in it keep theirs too.
       cudaMemPool_t pool = nullptr;
       LENET_CUDART(cudaDeviceGetDefaultMemPool, &pool, options_.device);
       std::uint64_t keep = UINT64_MAX;

@@ -901,8 +901,10 @@ const CudnnApi* load_cudnn(LibraryReport* report) {
                           match.want_major = static_cast<int>(t.cudart_version / 1000);
                           match.want_reason = "cuDNN " + version_cudnn(t) + " needs CUDA " +
                                               std::to_string(match.want_major);
+                          // cuDNN's own folder: the candidate's, or where the system search found it.
+                          const std::string own = c.dir.empty() ? t.path.substr(0, t.path.find_last_of('/')) : c.dir;
                           std::vector<std::pair<std::string, std::string>> first;
-                          if (!c.dir.empty()) first.emplace_back("(0) cuDNN's own folder", c.dir);
+                          if (!own.empty() && own != t.path) first.emplace_back("(0) cuDNN's own folder", own);
                           LibraryReport blas, nvrtc;
                           load_cublas(&blas, match, first);
                           if (blas.ok) {

@@ -7,6 +7,9 @@
       "sources": [
         "native/addon.cc",
         "native/backend_wrap.cc",
+        "native/ops.cc",
+        "native/plan_wrap.cc",
+        "native/wait.cc",
         "native/tensor_wrap.cc",
         "native/executor.cc",
         "native/device.cc",

@@ -9,8 +9,20 @@
  */
 import { isFloat32Array, isUint8Array } from 'util/types';
 import { loadAddon } from './addon';
-import type { NativeBackend, NativeCounters, NativeTensor } from './native';
-import { ShapeError, Tensor, checkShape, describe, shapeText, sizeOf } from './tensor';
+import type { NativeBackend, NativeConvPoolPlan, NativeCounters, NativeTensor } from './native';
+import {
+  checkBias,
+  checkBiasGrad,
+  checkClasses,
+  checkTensor,
+  convOutput,
+  convPoolShapes,
+  expectSameSize,
+  expectShape,
+  gemmOutput,
+  pooledShape,
+} from './shapes';
+import { ShapeError, Tensor, checkScale, checkShape, describe, shapeText, sizeOf, withCallerStack } from './tensor';
 
 /** Which device to run on: `auto` takes a CUDA GPU when one is usable, else the CPU. */
 export type DeviceChoice = 'cpu' | 'cuda' | 'auto';
@@ -131,9 +143,16 @@ export class Backend {
     return this.native.counters();
   }
 
-  /** Waits (without blocking the event loop) until every op queued so far has finished. */
+  /**
+   * Waits (without blocking the event loop) until every op queued so far has finished; rejects
+   * with the first error of that work (its stack is the caller's).
+   */
   sync(): Promise<void> {
-    return this.native.sync();
+    const caller: { stack?: string } = {};
+    Error.captureStackTrace(caller, Backend.prototype.sync);
+    return this.native.sync().catch((e: unknown) => {
+      throw withCallerStack(e, caller);
+    });
   }
 
   /** Blocks until every op queued so far has finished. */
@@ -160,6 +179,7 @@ export class Backend {
     if (!isFloat32Array(data) && !isUint8Array(data)) {
       throw new TypeError(`tensor: data must be a Float32Array or a Uint8Array, got ${describe(data)}`);
     }
+    checkScale('tensor', scale);
     if (data.length !== sizeOf(shape)) {
       throw new ShapeError(`tensor: data has ${data.length} elements, shape ${shapeText(shape)} needs ${sizeOf(shape)}`);
     }
@@ -175,7 +195,7 @@ export class Backend {
 
   /** dst = src (same element count). */
   copy(src: Tensor, dst: Tensor): void {
-    this.sameSize('copy', 'dst', dst, src, 'src');
+    expectSameSize('copy', 'dst', dst, src, 'src');
     this.native.copy(this.arg('copy', 'src', src), this.arg('copy', 'dst', dst));
   }
 
@@ -184,21 +204,21 @@ export class Backend {
   /** y = conv(x, w): x [N,C,H,W], w [K,C,KH,KW], y [N,K,H-KH+1,W-KW+1]. */
   conv2dForward(x: Tensor, w: Tensor, y: Tensor): void {
     const op = 'conv2dForward';
-    this.expectShape(op, 'y', y, this.convOutput(op, x, w, 'x', 'w'));
+    expectShape(op, 'y', y, convOutput(op, x, w, 'x', 'w'));
     this.native.conv2dForward(this.arg(op, 'x', x), this.arg(op, 'w', w), this.arg(op, 'y', y));
   }
 
   /** dx = the gradient of conv(x, w) with respect to x, given dy. */
   conv2dBackwardData(dy: Tensor, w: Tensor, dx: Tensor): void {
     const op = 'conv2dBackwardData';
-    this.expectShape(op, 'dy', dy, this.convOutput(op, dx, w, 'dx', 'w'));
+    expectShape(op, 'dy', dy, convOutput(op, dx, w, 'dx', 'w'));
     this.native.conv2dBackwardData(this.arg(op, 'dy', dy), this.arg(op, 'w', w), this.arg(op, 'dx', dx));
   }
 
   /** dw = the gradient of conv(x, w) with respect to w, given dy (dw is overwritten). */
   conv2dBackwardFilter(x: Tensor, dy: Tensor, dw: Tensor): void {
     const op = 'conv2dBackwardFilter';
-    this.expectShape(op, 'dy', dy, this.convOutput(op, x, dw, 'x', 'dw'));
+    expectShape(op, 'dy', dy, convOutput(op, x, dw, 'x', 'dw'));
     this.native.conv2dBackwardFilter(this.arg(op, 'x', x), this.arg(op, 'dy', dy), this.arg(op, 'dw', dw));
   }
 
@@ -208,50 +228,23 @@ export class Backend {
    */
   conv2dBackward(x: Tensor, w: Tensor, dy: Tensor, dx: Tensor | null, dw: Tensor): void {
     const op = 'conv2dBackward';
-    this.expectShape(op, 'dy', dy, this.convOutput(op, x, w, 'x', 'w'));
-    this.expectShape(op, 'dw', dw, w.shape);
-    if (dx) this.expectShape(op, 'dx', dx, x.shape);
+    expectShape(op, 'dy', dy, convOutput(op, x, w, 'x', 'w'));
+    expectShape(op, 'dw', dw, w.shape);
+    if (dx) expectShape(op, 'dx', dx, x.shape);
     this.native.conv2dBackward(this.arg(op, 'x', x), this.arg(op, 'w', w), this.arg(op, 'dy', dy), dx ? this.arg(op, 'dx', dx) : null, this.arg(op, 'dw', dw));
   }
 
   /**
-   * The forward of a whole conv-pool layer: y = tanh(maxpool2x2(conv(x, w)) + b). `conv`
-   * ([N,K,OH,OW]) and `pooled` ([N,K,OH/2,OW/2]) keep what `convPoolBackward` needs; what they
-   * hold is up to the backend (the CPU never writes the convolution's output to memory).
+   * The fused op of a whole conv-pool layer, y = tanh(maxpool2x2(conv(x, w)) + b), for inputs of
+   * `inputShape` [N,C,H,W] and filters of `filterShape` [K,C,KH,KW]: an object that owns what
+   * this backend keeps between the forward and the backward pass. Dispose it when done.
    */
-  convPoolForward(x: Tensor, w: Tensor, b: Tensor, conv: Tensor, pooled: Tensor, y: Tensor): void {
-    const op = 'convPoolForward';
-    const cs = this.convOutput(op, x, w, 'x', 'w');
-    const ps = this.pooledOf(op, cs);
-    this.expectShape(op, 'b', b, [w.shape[0]]);
-    this.expectShape(op, 'conv', conv, cs);
-    this.expectShape(op, 'pooled', pooled, ps);
-    this.expectShape(op, 'y', y, ps);
-    this.native.convPoolForward(this.arg(op, 'x', x), this.arg(op, 'w', w), this.arg(op, 'b', b), this.arg(op, 'conv', conv), this.arg(op, 'pooled', pooled), this.arg(op, 'y', y));
-  }
-
-  /**
-   * The backward of `convPoolForward` (called with the same x, w, conv, pooled, y): from dy, the
-   * gradient at y, writes dw, db and, when dx is not null, dx. dpooled and dconv are scratch.
-   */
-  convPoolBackward(x: Tensor, w: Tensor, conv: Tensor, pooled: Tensor, y: Tensor, dy: Tensor, dpooled: Tensor, dconv: Tensor, dx: Tensor | null, dw: Tensor, db: Tensor): void {
-    const op = 'convPoolBackward';
-    const cs = this.convOutput(op, x, w, 'x', 'w');
-    const ps = this.pooledOf(op, cs);
-    this.expectShape(op, 'conv', conv, cs);
-    this.expectShape(op, 'pooled', pooled, ps);
-    this.expectShape(op, 'y', y, ps);
-    this.sameSize(op, 'dy', dy, y, 'y');
-    this.expectShape(op, 'dpooled', dpooled, ps);
-    this.expectShape(op, 'dconv', dconv, cs);
-    if (dx) this.expectShape(op, 'dx', dx, x.shape);
-    this.expectShape(op, 'dw', dw, w.shape);
-    this.expectShape(op, 'db', db, [w.shape[0]]);
-    this.native.convPoolBackward(
-      this.arg(op, 'x', x), this.arg(op, 'w', w), this.arg(op, 'conv', conv), this.arg(op, 'pooled', pooled), this.arg(op, 'y', y),
-      this.arg(op, 'dy', dy), this.arg(op, 'dpooled', dpooled), this.arg(op, 'dconv', dconv), dx ? this.arg(op, 'dx', dx) : null,
-      this.arg(op, 'dw', dw), this.arg(op, 'db', db),
-    );
+  convPoolPlan(inputShape: readonly number[], filterShape: readonly number[]): ConvPoolPlan {
+    const op = 'convPoolPlan';
+    checkShape(inputShape, `${op}: inputShape`);
+    checkShape(filterShape, `${op}: filterShape`);
+    const { output } = convPoolShapes(op, inputShape, filterShape);
+    return new ConvPoolPlan(this, this.native.convPoolPlan([...inputShape], [...filterShape]), inputShape, filterShape, output);
   }
 
   // ---- 2x2 max-pooling, stride 2, ignore_border ----
@@ -259,10 +252,10 @@ export class Backend {
   /** The epilogue of a conv-pool layer in one pass: pooled = maxpool(x), y = tanh(pooled + b). */
   maxPoolBiasTanhForward(x: Tensor, b: Tensor, pooled: Tensor, y: Tensor): void {
     const op = 'maxPoolBiasTanhForward';
-    const shape = this.pooledShape(op, x);
-    this.expectShape(op, 'b', b, [x.shape[1]]);
-    this.expectShape(op, 'pooled', pooled, shape);
-    this.expectShape(op, 'y', y, shape);
+    const shape = pooledShape(op, x);
+    expectShape(op, 'b', b, [x.shape[1]]);
+    expectShape(op, 'pooled', pooled, shape);
+    expectShape(op, 'y', y, shape);
     this.native.maxPoolBiasTanhForward(this.arg(op, 'x', x), this.arg(op, 'b', b), this.arg(op, 'pooled', pooled), this.arg(op, 'y', y));
   }
 
@@ -272,13 +265,13 @@ export class Backend {
    */
   maxPoolBiasTanhBackward(x: Tensor, pooled: Tensor, y: Tensor, dy: Tensor, dpooled: Tensor, db: Tensor, dx: Tensor): void {
     const op = 'maxPoolBiasTanhBackward';
-    const shape = this.pooledShape(op, x);
-    this.expectShape(op, 'pooled', pooled, shape);
-    this.expectShape(op, 'y', y, shape);
-    this.sameSize(op, 'dy', dy, y, 'y');
-    this.expectShape(op, 'dpooled', dpooled, shape);
-    this.expectShape(op, 'db', db, [x.shape[1]]);
-    this.expectShape(op, 'dx', dx, x.shape);
+    const shape = pooledShape(op, x);
+    expectShape(op, 'pooled', pooled, shape);
+    expectShape(op, 'y', y, shape);
+    expectSameSize(op, 'dy', dy, y, 'y');
+    expectShape(op, 'dpooled', dpooled, shape);
+    expectShape(op, 'db', db, [x.shape[1]]);
+    expectShape(op, 'dx', dx, x.shape);
     this.native.maxPoolBiasTanhBackward(
       this.arg(op, 'x', x), this.arg(op, 'pooled', pooled), this.arg(op, 'y', y), this.arg(op, 'dy', dy),
       this.arg(op, 'dpooled', dpooled), this.arg(op, 'db', db), this.arg(op, 'dx', dx),
@@ -288,17 +281,17 @@ export class Backend {
   /** y = maxpool(x): x [N,C,H,W], y [N,C,floor(H/2),floor(W/2)]. */
   maxPool2x2Forward(x: Tensor, y: Tensor): void {
     const op = 'maxPool2x2Forward';
-    this.expectShape(op, 'y', y, this.pooledShape(op, x));
+    expectShape(op, 'y', y, pooledShape(op, x));
     this.native.maxPool2x2Forward(this.arg(op, 'x', x), this.arg(op, 'y', y));
   }
 
   /** dx = the gradient of maxpool at x (output y) given dy; ties go to the first maximum. */
   maxPool2x2Backward(x: Tensor, y: Tensor, dy: Tensor, dx: Tensor): void {
     const op = 'maxPool2x2Backward';
-    const pooled = this.pooledShape(op, x);
-    this.expectShape(op, 'y', y, pooled);
-    this.expectShape(op, 'dy', dy, pooled);
-    this.expectShape(op, 'dx', dx, x.shape);
+    const pooled = pooledShape(op, x);
+    expectShape(op, 'y', y, pooled);
+    expectShape(op, 'dy', dy, pooled);
+    expectShape(op, 'dx', dx, x.shape);
     this.native.maxPool2x2Backward(this.arg(op, 'x', x), this.arg(op, 'y', y), this.arg(op, 'dy', dy), this.arg(op, 'dx', dx));
   }
 
@@ -306,37 +299,35 @@ export class Backend {
 
   /** y = x + b, b [C] broadcast over every axis but 1; y may be x. */
   biasAdd(x: Tensor, b: Tensor, y: Tensor): void {
-    this.checkBias('biasAdd', x, b, y);
+    checkBias('biasAdd', x, b, y);
     this.native.biasAdd(this.arg('biasAdd', 'x', x), this.arg('biasAdd', 'b', b), this.arg('biasAdd', 'y', y));
   }
 
   /** y = tanh(x + b): the epilogue of every layer; y may be x. */
   biasTanhForward(x: Tensor, b: Tensor, y: Tensor): void {
     const op = 'biasTanhForward';
-    this.checkBias(op, x, b, y);
+    checkBias(op, x, b, y);
     this.native.biasTanhForward(this.arg(op, 'x', x), this.arg(op, 'b', b), this.arg(op, 'y', y));
   }
 
   /** db[c] = sum of dy over every axis but 1 (db is overwritten). */
   biasGrad(dy: Tensor, db: Tensor): void {
     const op = 'biasGrad';
-    this.isTensor(op, 'dy', dy);
-    if (dy.shape.length < 2) throw new ShapeError(`${op}: dy must have rank 2 or more, got ${shapeText(dy.shape)}`);
-    this.expectShape(op, 'db', db, [dy.shape[1]]);
+    checkBiasGrad(op, dy, db);
     this.native.biasGrad(this.arg(op, 'dy', dy), this.arg(op, 'db', db));
   }
 
   /** y = tanh(x); y may be x. */
   tanhForward(x: Tensor, y: Tensor): void {
-    this.sameSize('tanhForward', 'y', y, x);
+    expectSameSize('tanhForward', 'y', y, x);
     this.native.tanhForward(this.arg('tanhForward', 'x', x), this.arg('tanhForward', 'y', y));
   }
 
   /** dx = dy * (1 - y^2), y = tanh(x); dx may be dy. */
   tanhBackward(y: Tensor, dy: Tensor, dx: Tensor): void {
     const op = 'tanhBackward';
-    this.sameSize(op, 'dy', dy, y, 'y');
-    this.sameSize(op, 'dx', dx, y, 'y');
+    expectSameSize(op, 'dy', dy, y, 'y');
+    expectSameSize(op, 'dx', dx, y, 'y');
     this.native.tanhBackward(this.arg(op, 'y', y), this.arg(op, 'dy', dy), this.arg(op, 'dx', dx));
   }
 
@@ -345,20 +336,13 @@ export class Backend {
   /** c = alpha * op(a) * op(b) + beta * c, row-major 2-D; op transposes when the flag is set. */
   gemm(transA: boolean, transB: boolean, alpha: number, a: Tensor, b: Tensor, beta: number, c: Tensor): void {
     const op = 'gemm';
-    for (const [name, t] of [['a', a], ['b', b], ['c', c]] as const) {
-      this.isTensor(op, name, t);
-      if (t.shape.length !== 2) throw new ShapeError(`${op}: ${name} must be a 2-D tensor, got ${shapeText(t.shape)}`);
-    }
-    const [m, ka] = transA ? [a.shape[1], a.shape[0]] : [a.shape[0], a.shape[1]];
-    const [kb, n] = transB ? [b.shape[1], b.shape[0]] : [b.shape[0], b.shape[1]];
-    if (ka !== kb) throw new ShapeError(`${op}: inner dimensions differ: op(a) is [${m},${ka}], op(b) is [${kb},${n}]`);
-    this.expectShape(op, 'c', c, [m, n]);
+    expectShape(op, 'c', c, gemmOutput(op, transA, transB, a, b, c));
     this.native.gemm(transA, transB, alpha, this.arg(op, 'a', a), this.arg(op, 'b', b), beta, this.arg(op, 'c', c));
   }
 
   /** y += alpha * x. */
   axpy(alpha: number, x: Tensor, y: Tensor): void {
-    this.sameSize('axpy', 'y', y, x);
+    expectSameSize('axpy', 'y', y, x);
     this.native.axpy(alpha, this.arg('axpy', 'x', x), this.arg('axpy', 'y', y));
   }
 
@@ -376,16 +360,11 @@ export class Backend {
    */
   softmaxNll(logits: Tensor, labels: Tensor | null, probs: Tensor, stats: Tensor | null): void {
     const op = 'softmaxNll';
-    this.isTensor(op, 'logits', logits);
-    if (logits.shape.length !== 2) throw new ShapeError(`${op}: logits must be 2-D [N,K], got ${shapeText(logits.shape)}`);
-    this.expectShape(op, 'probs', probs, logits.shape);
-    if (labels) this.expectShape(op, 'labels', labels, [logits.shape[0]]);
-    if (labels && logits.shape[0] > 0 && logits.shape[1] === 0) {
-      throw new ShapeError(`${op}: logits ${shapeText(logits.shape)} have no classes for the labels to name`);
-    }
+    checkClasses(op, 'logits', logits, labels);
+    expectShape(op, 'probs', probs, logits.shape);
     if (stats) {
       if (!labels) throw new ShapeError(`${op}: stats need labels`);
-      this.expectShape(op, 'stats', stats, [2]);
+      expectShape(op, 'stats', stats, [2]);
     }
     this.native.softmaxNll(
       this.arg(op, 'logits', logits),
@@ -398,78 +377,99 @@ export class Backend {
   /** dlogits = (probs - onehot(labels)) / N: the gradient of the mean NLL with respect to the logits. */
   softmaxNllBackward(probs: Tensor, labels: Tensor, dlogits: Tensor): void {
     const op = 'softmaxNllBackward';
-    this.isTensor(op, 'probs', probs);
-    if (probs.shape.length !== 2) throw new ShapeError(`${op}: probs must be 2-D [N,K], got ${shapeText(probs.shape)}`);
-    this.expectShape(op, 'labels', labels, [probs.shape[0]]);
-    if (probs.shape[0] > 0 && probs.shape[1] === 0) {
-      throw new ShapeError(`${op}: probs ${shapeText(probs.shape)} have no classes for the labels to name`);
-    }
-    this.expectShape(op, 'dlogits', dlogits, probs.shape);
+    checkTensor(op, 'labels', labels);
+    checkClasses(op, 'probs', probs, labels);
+    expectShape(op, 'dlogits', dlogits, probs.shape);
     this.native.softmaxNllBackward(this.arg(op, 'probs', probs), this.arg(op, 'labels', labels), this.arg(op, 'dlogits', dlogits));
   }
 
-  // ---- argument checks ----
+  // ---- arguments ----
 
-  private arg(op: string, name: string, t: Tensor): NativeTensor {
-    if (!(t instanceof Tensor)) throw new TypeError(`${op}: ${name} must be a Tensor, got ${describe(t)}`);
+  /** @internal The native handle of a tensor argument of this backend that is still live. */
+  arg(op: string, name: string, t: Tensor): NativeTensor {
+    checkTensor(op, name, t);
     if (t.backend !== this) throw new Error(`${op}: ${name} belongs to the ${t.backend.kind} backend it was created on, not this one`);
     t.assertLive(`${op}: ${name}`);
     return t.native;
   }
+}
 
-  private isTensor(op: string, name: string, t: unknown): asserts t is Tensor {
-    if (!(t instanceof Tensor)) throw new TypeError(`${op}: ${name} must be a Tensor, got ${describe(t)}`);
+/**
+ * The fused op of one LeNetConvPoolLayer for one input and filter shape (made by
+ * `backend.convPoolPlan`): `forward(x, w, b, y)` computes y = tanh(maxpool2x2(conv(x, w)) + b) and
+ * `backward(dy, dx, dw, db)` its gradients. What the backward needs from the forward (the CPU:
+ * each window's argmax; CUDA: the convolution's output) lives in the plan, so the layer holds
+ * nothing that only one backend understands.
+ */
+export class ConvPoolPlan {
+  readonly backend: Backend;
+  /** x's shape [N,C,H,W]. */
+  readonly inputShape: readonly number[];
+  /** w's shape [K,C,KH,KW]. */
+  readonly filterShape: readonly number[];
+  /** y's shape [N,K,(H-KH+1)/2,(W-KW+1)/2]. */
+  readonly outputShape: readonly number[];
+  /** @internal */
+  readonly native: NativeConvPoolPlan;
+  private forwarded = false;
+
+  /** @internal Use `backend.convPoolPlan`. */
+  constructor(backend: Backend, native: NativeConvPoolPlan, inputShape: readonly number[], filterShape: readonly number[], outputShape: readonly number[]) {
+    this.backend = backend;
+    this.native = native;
+    this.inputShape = Object.freeze([...inputShape]);
+    this.filterShape = Object.freeze([...filterShape]);
+    this.outputShape = Object.freeze([...outputShape]);
   }
 
-  private expectShape(op: string, name: string, t: Tensor, want: readonly number[]): void {
-    this.isTensor(op, name, t);
-    if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) {
-      throw new ShapeError(`${op}: ${name} must have shape ${shapeText(want)}, got ${shapeText(t.shape)}`);
+  /** Bytes of device memory the plan holds for its backward pass. */
+  get stateBytes(): number {
+    return this.native.stateBytes;
+  }
+
+  /** True after `dispose()`. */
+  get disposed(): boolean {
+    return this.native.disposed;
+  }
+
+  /** y = tanh(maxpool2x2(conv(x, w)) + b); keeps what `backward` needs (and x, w and y themselves). */
+  forward(x: Tensor, w: Tensor, b: Tensor, y: Tensor): void {
+    const op = 'convPoolForward';
+    this.assertLive(op);
+    expectShape(op, 'x', x, this.inputShape);
+    expectShape(op, 'w', w, this.filterShape);
+    expectShape(op, 'b', b, [this.filterShape[0]]);
+    expectShape(op, 'y', y, this.outputShape);
+    const be = this.backend;
+    be.native.convPoolForward(this.native, be.arg(op, 'x', x), be.arg(op, 'w', w), be.arg(op, 'b', b), be.arg(op, 'y', y));
+    this.forwarded = true;
+  }
+
+  /**
+   * The backward of the last `forward`: from dy (the gradient at y; any shape of y's size) writes
+   * dw and db (overwritten) and, when dx is not null, dx. x, w and y must not have changed since.
+   */
+  backward(dy: Tensor, dx: Tensor | null, dw: Tensor, db: Tensor): void {
+    const op = 'convPoolBackward';
+    this.assertLive(op);
+    if (!this.forwarded) throw new Error(`${op}: backward() before forward() on this plan`);
+    checkTensor(op, 'dy', dy);
+    if (dy.size !== sizeOf(this.outputShape)) {
+      throw new ShapeError(`${op}: dy ${shapeText(dy.shape)} must have as many elements as y ${shapeText(this.outputShape)}`);
     }
+    if (dx) expectShape(op, 'dx', dx, this.inputShape);
+    expectShape(op, 'dw', dw, this.filterShape);
+    expectShape(op, 'db', db, [this.filterShape[0]]);
+    const be = this.backend;
+    be.native.convPoolBackward(this.native, be.arg(op, 'dy', dy), dx ? be.arg(op, 'dx', dx) : null, be.arg(op, 'dw', dw), be.arg(op, 'db', db));
   }
 
-  private sameSize(op: string, name: string, t: Tensor, like: Tensor, likeName = 'x'): void {
-    this.isTensor(op, likeName, like);
-    this.isTensor(op, name, t);
-    if (t.size !== like.size) {
-      throw new ShapeError(`${op}: ${name} ${shapeText(t.shape)} must have as many elements as ${likeName} ${shapeText(like.shape)}`);
-    }
+  /** Releases the plan's state (queued ops keep it until they have run). Idempotent. */
+  dispose(): void {
+    this.native.dispose();
   }
 
-  private rank4(op: string, name: string, t: Tensor): readonly number[] {
-    if (!(t instanceof Tensor)) throw new TypeError(`${op}: ${name} must be a Tensor, got ${describe(t)}`);
-    if (t.shape.length !== 4) throw new ShapeError(`${op}: ${name} must be 4-D (NCHW), got ${shapeText(t.shape)}`);
-    return t.shape;
-  }
-
-  private convOutput(op: string, x: Tensor, w: Tensor, xName: string, wName: string): number[] {
-    const [n, c, h, wd] = this.rank4(op, xName, x);
-    const [k, wc, kh, kw] = this.rank4(op, wName, w);
-    if (wc !== c) {
-      throw new ShapeError(`${op}: ${wName} ${shapeText(w.shape)} expects ${wc} input channels, ${xName} ${shapeText(x.shape)} has ${c}`);
-    }
-    if (kh < 1 || kw < 1 || kh > h || kw > wd) {
-      throw new ShapeError(`${op}: the ${kh}x${kw} kernel of ${wName} does not fit the ${h}x${wd} image of ${xName}`);
-    }
-    return [n, k, h - kh + 1, wd - kw + 1];
-  }
-
-  private pooledOf(op: string, convShape: readonly number[]): number[] {
-    const [n, k, h, w] = convShape;
-    if (h < 2 || w < 2) throw new ShapeError(`${op}: the convolution's output ${shapeText(convShape)} is smaller than the 2x2 window`);
-    return [n, k, Math.floor(h / 2), Math.floor(w / 2)];
-  }
-
-  private pooledShape(op: string, x: Tensor): number[] {
-    const [n, c, h, w] = this.rank4(op, 'x', x);
-    if (h < 2 || w < 2) throw new ShapeError(`${op}: x ${shapeText(x.shape)} is smaller than the 2x2 window`);
-    return [n, c, Math.floor(h / 2), Math.floor(w / 2)];
-  }
-
-  private checkBias(op: string, x: Tensor, b: Tensor, y: Tensor): void {
-    if (!(x instanceof Tensor)) throw new TypeError(`${op}: x must be a Tensor, got ${describe(x)}`);
-    if (x.shape.length < 2) throw new ShapeError(`${op}: x must have rank 2 or more, got ${shapeText(x.shape)}`);
-    this.expectShape(op, 'b', b, [x.shape[1]]);
-    this.expectShape(op, 'y', y, x.shape);
+  private assertLive(op: string): void {
+    if (this.native.disposed) throw new Error(`${op}: the plan for ${shapeText(this.inputShape)} was used after dispose()`);
   }
 }

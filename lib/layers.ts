@@ -6,9 +6,10 @@
  * that an SGD step is a single axpy over all parameters. Each layer keeps the activation buffers
  * of the batch sizes it has seen and reuses them, so a training step allocates nothing.
  */
-import type { Backend } from './backend';
+import type { Backend, ConvPoolPlan } from './backend';
 import type { RandomState } from './rng';
-import { ShapeError, Tensor, shapeText, sizeOf } from './tensor';
+import { checkDenseInput, convPoolLayerOutput } from './shapes';
+import { ShapeError, Tensor, sizeOf } from './tensor';
 
 /** A named parameter: its value and the gradient the last backward pass wrote. */
 export interface Parameter {
@@ -138,8 +139,8 @@ export interface LayerOptions {
   name?: string;
 }
 
-/** Per-batch-size activation buffers; the few most recent sizes are kept. */
-class BufferCache<T extends { [k: string]: Tensor }> {
+/** Per-batch-size activation buffers (and plans); the few most recent sizes are kept. */
+class BufferCache<T extends { [k: string]: { dispose(): void } }> {
   private readonly entries = new Map<number, T>();
   constructor(private readonly make: (n: number) => T, private readonly keep = 3) {}
 
@@ -196,9 +197,11 @@ export class LeNetConvPoolLayer {
   private readonly ownsArena: boolean;
   private readonly getW: () => Parameter;
   private readonly getB: () => Parameter;
-  private cache?: BufferCache<{ conv: Tensor; pooled: Tensor; out: Tensor; dPooled: Tensor; dConv: Tensor }>;
+  // Per batch size: the fused op's plan (it owns what the backend keeps for the backward) and the
+  // output buffer; the input gradient only when a layer below asks for it.
+  private cache?: BufferCache<{ plan: ConvPoolPlan; out: Tensor }>;
   private dxCache?: BufferCache<{ dx: Tensor }>;
-  private lastInput?: Tensor;
+  private lastPlan?: ConvPoolPlan;
   private inputHW?: [number, number];
 
   constructor(options: ConvPoolOptions) {
@@ -240,38 +243,26 @@ export class LeNetConvPoolLayer {
 
   /** The output shape for an input [N, C, H, W]. */
   outputShape(input: readonly number[]): number[] {
-    const [n, c, h, w] = input;
-    if (input.length !== 4 || c !== this.inputChannels) {
-      throw new ShapeError(`LeNetConvPoolLayer: input must be [N,${this.inputChannels},H,W], got ${shapeText(input)}`);
-    }
-    const k = this.filterSize;
-    if (h < k + 1 || w < k + 1) throw new ShapeError(`LeNetConvPoolLayer: a ${h}x${w} input is too small for a ${k}x${k} filter and 2x2 pooling`);
-    return [n, this.filters, Math.floor((h - k + 1) / 2), Math.floor((w - k + 1) / 2)];
+    return convPoolLayerOutput(input, this.inputChannels, this.filters, this.filterSize);
   }
 
   /** tanh(maxpool(conv(x, W)) + b); the result is a buffer owned by the layer. */
   forward(x: Tensor): Tensor {
-    const [n, , h, w] = x.shape;
     const out = this.outputShape(x.shape);
-    const k = this.filterSize;
+    const [n, c, h, w] = x.shape;
     if (!this.cache || this.inputHW?.[0] !== h || this.inputHW?.[1] !== w) {
       this.cache?.dispose();
       this.dxCache?.dispose();
       this.dxCache = undefined;
       this.inputHW = [h, w];
-      const convShape = (m: number) => [m, this.filters, h - k + 1, w - k + 1];
-      const outShape = (m: number) => [m, ...out.slice(1)];
       this.cache = new BufferCache((m) => ({
-        conv: this.backend.zeros(convShape(m)),
-        pooled: this.backend.zeros(outShape(m)),
-        out: this.backend.zeros(outShape(m)),
-        dPooled: this.backend.zeros(outShape(m)),
-        dConv: this.backend.zeros(convShape(m)),
+        plan: this.backend.convPoolPlan([m, c, h, w], this.W.shape),
+        out: this.backend.zeros([m, ...out.slice(1)]),
       }));
     }
     const buf = this.cache.get(n);
-    this.backend.convPoolForward(x, this.W.value, this.b.value, buf.conv, buf.pooled, buf.out);
-    this.lastInput = x;
+    buf.plan.forward(x, this.W.value, this.b.value, buf.out);
+    this.lastPlan = buf.plan;
     return buf.out;
   }
 
@@ -280,15 +271,15 @@ export class LeNetConvPoolLayer {
    * writes W.grad and b.grad, and returns the gradient at the input when `needInputGrad`.
    */
   backward(dy: Tensor, needInputGrad: boolean): Tensor | null {
-    const x = this.lastInput;
-    if (!x || !this.cache) throw new Error('LeNetConvPoolLayer: backward() before forward()');
-    const buf = this.cache.get(x.shape[0]);
+    const plan = this.lastPlan;
+    if (!plan || plan.disposed) throw new Error('LeNetConvPoolLayer: backward() before forward()');
     let dx: Tensor | null = null;
     if (needInputGrad) {
-      this.dxCache ??= new BufferCache((m) => ({ dx: this.backend.zeros([m, ...x.shape.slice(1)]) }));
-      dx = this.dxCache.get(x.shape[0]).dx;
+      const xs = plan.inputShape;
+      this.dxCache ??= new BufferCache((m) => ({ dx: this.backend.zeros([m, ...xs.slice(1)]) }));
+      dx = this.dxCache.get(xs[0]).dx;
     }
-    this.backend.convPoolBackward(x, this.W.value, buf.conv, buf.pooled, buf.out, dy, buf.dPooled, buf.dConv, dx, this.W.grad, this.b.grad);
+    plan.backward(dy, dx, this.W.grad, this.b.grad);
     return dx;
   }
 
@@ -382,11 +373,8 @@ export class HiddenLayer extends DenseLayer {
 
   /** tanh(x W + b) for x [N, ...] with nIn elements per row; returns [N, nOut] (a layer buffer). */
   forward(x: Tensor): Tensor {
-    const n = x.shape[0];
-    if (x.shape.length < 1 || x.size !== n * this.nIn) {
-      throw new ShapeError(`HiddenLayer: input must have ${this.nIn} elements per row, got ${shapeText(x.shape)}`);
-    }
-    const buf = this.cache.get(n);
+    checkDenseInput('HiddenLayer', x, this.nIn, true);
+    const buf = this.cache.get(x.shape[0]);
     const x2 = this.flatView(x);
     this.backend.gemm(false, false, 1, x2, this.W.value, 0, buf.out);
     this.backend.biasTanhForward(buf.out, this.b.value, buf.out);
@@ -455,11 +443,8 @@ export class LogisticRegression extends DenseLayer {
    * adds the summed NLL and the error count of the batch to stats ([2], on the device).
    */
   forward(x: Tensor, labels: Tensor | null = null, stats: Tensor | null = null): Tensor {
-    const n = x.shape[0];
-    if (x.shape.length !== 2 || x.shape[1] !== this.nIn) {
-      throw new ShapeError(`LogisticRegression: input must be [N,${this.nIn}], got ${shapeText(x.shape)}`);
-    }
-    const buf = this.cache.get(n);
+    checkDenseInput('LogisticRegression', x, this.nIn, false);
+    const buf = this.cache.get(x.shape[0]);
     this.backend.gemm(false, false, 1, x, this.W.value, 0, buf.out);
     this.backend.biasAdd(buf.out, this.b.value, buf.out);
     this.backend.softmaxNll(buf.out, labels, buf.out, stats);

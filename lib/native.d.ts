@@ -13,6 +13,22 @@ export interface NativeTensor {
   readonly disposed: boolean;
 }
 
+/** An opaque handle to a conv-pool layer's fused op and its saved state; see `NativeBackend.convPoolPlan`. */
+export interface NativeConvPoolPlan {
+  /** Releases this handle's reference to the plan (idempotent). */
+  dispose(): void;
+  readonly disposed: boolean;
+  /** Bytes of backend memory the plan holds between forward and backward. */
+  readonly stateBytes: number;
+}
+
+/** One op of the native op table (native/ops.cc). */
+export interface NativeOpInfo {
+  name: string;
+  /** Its arguments: `x` a tensor, `dx?` a tensor or null, `#alpha` a number, `!transA` a boolean, `@plan` a plan. */
+  signature: string;
+}
+
 /** Live native allocations of one backend (buffers and bytes), and the high-water mark. */
 export interface NativeCounters {
   liveBuffers: number;
@@ -33,9 +49,13 @@ export interface NativeBackend {
   profile(): Record<string, { calls: number; seconds: number }>;
   /** Drains the queue and stops the executor; later calls throw. */
   close(): void;
+  /** The op table: every op method below, from `fill` to `softmaxNllBackward`, with its signature. */
+  ops(): NativeOpInfo[];
 
   alloc(shape: number[]): NativeTensor;
   view(base: NativeTensor, offset: number, shape: number[]): NativeTensor;
+  /** The fused conv-pool op for inputs [N,C,H,W] and filters [K,C,KH,KW]; allocates its state. */
+  convPoolPlan(inputShape: number[], filterShape: number[]): NativeConvPoolPlan;
   upload(dst: NativeTensor, data: Float32Array | Uint8Array, scale?: number): void;
   read(src: NativeTensor): Promise<Float32Array>;
   readSync(src: NativeTensor): Float32Array;
@@ -48,8 +68,8 @@ export interface NativeBackend {
   conv2dBackwardData(dy: NativeTensor, w: NativeTensor, dx: NativeTensor): void;
   conv2dBackwardFilter(x: NativeTensor, dy: NativeTensor, dw: NativeTensor): void;
   conv2dBackward(x: NativeTensor, w: NativeTensor, dy: NativeTensor, dx: NativeTensor | null, dw: NativeTensor): void;
-  convPoolForward(x: NativeTensor, w: NativeTensor, b: NativeTensor, conv: NativeTensor, pooled: NativeTensor, y: NativeTensor): void;
-  convPoolBackward(x: NativeTensor, w: NativeTensor, conv: NativeTensor, pooled: NativeTensor, y: NativeTensor, dy: NativeTensor, dpooled: NativeTensor, dconv: NativeTensor, dx: NativeTensor | null, dw: NativeTensor, db: NativeTensor): void;
+  convPoolForward(plan: NativeConvPoolPlan, x: NativeTensor, w: NativeTensor, b: NativeTensor, y: NativeTensor): void;
+  convPoolBackward(plan: NativeConvPoolPlan, dy: NativeTensor, dx: NativeTensor | null, dw: NativeTensor, db: NativeTensor): void;
   maxPoolBiasTanhForward(x: NativeTensor, b: NativeTensor, pooled: NativeTensor, y: NativeTensor): void;
   maxPoolBiasTanhBackward(x: NativeTensor, pooled: NativeTensor, y: NativeTensor, dy: NativeTensor, dpooled: NativeTensor, db: NativeTensor, dx: NativeTensor): void;
   maxPool2x2Forward(x: NativeTensor, y: NativeTensor): void;
@@ -72,6 +92,11 @@ export interface NativeCpuOptions {
   threads?: number;
   /** GEMM implementation; default OpenBLAS when the build has it. */
   gemm?: 'openblas' | 'portable';
+  /**
+   * Conv-pool plans: `fused` (default: pooling fused into the convolution's GEMM) or `composed`
+   * from the separate ops, as the CUDA backend does; the tests use it to check that plan on a CPU.
+   */
+  convPool?: 'fused' | 'composed';
 }
 
 /** Options of the CUDA backend. */

@@ -30,6 +30,28 @@ export function checkShape(shape: readonly number[], what: string): void {
   }
 }
 
+/** Checks that `scale` (a factor applied to uploaded data) is a finite number. */
+export function checkScale(op: string, scale: unknown): asserts scale is number {
+  if (typeof scale !== 'number' || !Number.isFinite(scale)) {
+    throw new TypeError(`${op}: scale must be a finite number, got ${describe(scale)}`);
+  }
+}
+
+/**
+ * Gives an error from asynchronous native work (a read or sync that the executor settled later)
+ * the stack of the call that started it, so that the user sees their own line rather than an
+ * empty native stack. `caller` was filled by Error.captureStackTrace at the call.
+ * @internal
+ */
+export function withCallerStack(error: unknown, caller: { stack?: string }): unknown {
+  if (typeof error === 'object' && error !== null && 'message' in error && typeof caller.stack === 'string') {
+    const e = error as Error;
+    const frames = caller.stack.slice(caller.stack.indexOf('\n') + 1);
+    e.stack = `${e.name}: ${e.message}\n${frames}`;
+  }
+  return error;
+}
+
 /**
  * A float32 array owned by a backend. Create tensors with the backend (`backend.zeros`,
  * `backend.tensor`); free them with `dispose()` (idempotent; a finalizer frees forgotten ones,
@@ -67,7 +89,11 @@ export class Tensor {
   /** Copies the contents to a new Float32Array, once all work queued before this call is done. */
   read(): Promise<Float32Array> {
     this.assertLive('read');
-    return this.backend.native.read(this.native);
+    const caller: { stack?: string } = {};
+    Error.captureStackTrace(caller, Tensor.prototype.read);
+    return this.backend.native.read(this.native).catch((e: unknown) => {
+      throw withCallerStack(e, caller);
+    });
   }
 
   /** Like `read()`, but blocks the calling thread until the data is there. */
@@ -82,6 +108,7 @@ export class Tensor {
     if (!isFloat32Array(data) && !isUint8Array(data)) {
       throw new TypeError(`write: data must be a Float32Array or a Uint8Array, got ${describe(data)}`);
     }
+    checkScale('write', scale);
     if (data.length !== this.size) {
       throw new ShapeError(`write: data has ${data.length} elements, the tensor ${shapeText(this.shape)} has ${this.size}`);
     }

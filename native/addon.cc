@@ -7,6 +7,7 @@
 #include "cpu/gemm.h"
 #include "cuda/cuda_device.h"
 #include "cuda/loader.h"
+#include "plan_wrap.h"
 #include "tensor_wrap.h"
 
 namespace lenet {
@@ -19,12 +20,13 @@ Napi::Error make_error(Napi::Env env, const std::string& message, const char* co
 
 namespace {
 
-// createCpuBackend({ threads?: number, gemm?: 'openblas' | 'portable' })
+// createCpuBackend({ threads?: number, gemm?: 'openblas' | 'portable', convPool?: 'fused' | 'composed' })
 Napi::Value CreateCpuBackend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guard(env, [&]() -> Napi::Value {
     int threads = 0;
     cpu::GemmImpl gemm = cpu::default_gemm();
+    bool composed_conv_pool = false;
     if (info.Length() > 0 && info[0].IsObject()) {
       Napi::Object o = info[0].As<Napi::Object>();
       if (o.Has("threads") && o.Get("threads").IsNumber()) threads = o.Get("threads").As<Napi::Number>().Int32Value();
@@ -41,8 +43,14 @@ Napi::Value CreateCpuBackend(const Napi::CallbackInfo& info) {
           throw Error("createCpuBackend: gemm must be 'openblas' or 'portable', got '" + g + "'");
         }
       }
+      if (o.Has("convPool") && !o.Get("convPool").IsUndefined()) {
+        const std::string c = o.Get("convPool").ToString();
+        if (c != "fused" && c != "composed")
+          throw Error("createCpuBackend: convPool must be 'fused' or 'composed', got '" + c + "'");
+        composed_conv_pool = c == "composed";
+      }
     }
-    return BackendWrap::New(env, make_cpu_device(threads, gemm));
+    return BackendWrap::New(env, make_cpu_device(threads, gemm, composed_conv_pool));
   });
 }
 
@@ -126,6 +134,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   data->tensor_ctor = Napi::Persistent(TensorWrap::Init(env));
   data->backend_ctor = Napi::Persistent(BackendWrap::Init(env));
+  data->plan_ctor = Napi::Persistent(PlanWrap::Init(env));
   env.SetInstanceData<AddonData>(data);  // deleted (executors joined) when this environment exits
   exports.Set("createCpuBackend", Napi::Function::New<CreateCpuBackend>(env, "createCpuBackend"));
   exports.Set("createCudaBackend", Napi::Function::New<CreateCudaBackend>(env, "createCudaBackend"));
@@ -133,6 +142,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("buildInfo", Napi::Function::New<BuildInfo>(env, "buildInfo"));
   exports.Set("NativeTensor", data->tensor_ctor.Value());
   exports.Set("NativeBackend", data->backend_ctor.Value());
+  exports.Set("NativeConvPoolPlan", data->plan_ctor.Value());
   return exports;
 }
 

@@ -16,6 +16,7 @@ namespace lenet {
 struct AddonData {
   Napi::FunctionReference tensor_ctor;
   Napi::FunctionReference backend_ctor;
+  Napi::FunctionReference plan_ctor;
   // Executors of this environment's backends: shut down (drained and joined) when the
   // environment exits, so a worker thread never leaves a native thread behind.
   std::vector<std::weak_ptr<Executor>> executors;

@@ -1,4 +1,5 @@
-// The JS handle of a backend: argument parsing, shape re-checks and the enqueueing of ops.
+// The JS handle of a backend: its metadata, memory and transfers, and the marshalling of the op
+// table's ops (ops.h) onto its executor.
 #pragma once
 
 #include <napi.h>
@@ -11,8 +12,6 @@
 #include "executor.h"
 
 namespace lenet {
-
-struct Completion;
 
 /// @brief A device and the executor thread that runs its ops in issue order.
 class BackendState {
@@ -35,15 +34,7 @@ class BackendWrap : public Napi::ObjectWrap<BackendWrap> {
   explicit BackendWrap(const Napi::CallbackInfo& info);
 
  private:
-  using Op = std::function<void(Device&)>;
-
-  TensorRef arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
-  const TensorRef* optional_arg(const Napi::CallbackInfo& info, size_t i, const char* op,
-                                const char* name, TensorRef& storage);
-  Napi::Value enqueue(Napi::Env env, const char* op, Op fn);
-  std::pair<uint64_t, std::shared_ptr<Completion>> queue_wait(const char* op, const TensorRef* src);
-  Napi::Value wait_async(Napi::Env env, const char* op, const TensorRef* src);
-  Napi::Value wait_sync(Napi::Env env, const char* op, const TensorRef* src);
+  TensorRef tensor_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const std::string& name);
 
   // metadata and memory
   Napi::Value Kind(const Napi::CallbackInfo& info);
@@ -52,8 +43,10 @@ class BackendWrap : public Napi::ObjectWrap<BackendWrap> {
   Napi::Value Pending(const Napi::CallbackInfo& info);
   Napi::Value SetProfiling(const Napi::CallbackInfo& info);
   Napi::Value Profile(const Napi::CallbackInfo& info);
+  Napi::Value Ops(const Napi::CallbackInfo& info);
   Napi::Value Alloc(const Napi::CallbackInfo& info);
   Napi::Value View(const Napi::CallbackInfo& info);
+  Napi::Value ConvPoolPlan(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   // transfers and synchronisation
   Napi::Value Upload(const Napi::CallbackInfo& info);
@@ -61,29 +54,9 @@ class BackendWrap : public Napi::ObjectWrap<BackendWrap> {
   Napi::Value ReadSync(const Napi::CallbackInfo& info);
   Napi::Value Sync(const Napi::CallbackInfo& info);
   Napi::Value SyncSync(const Napi::CallbackInfo& info);
-  Napi::Value Fill(const Napi::CallbackInfo& info);
-  Napi::Value Copy(const Napi::CallbackInfo& info);
-  // the op set
-  Napi::Value Conv2dForward(const Napi::CallbackInfo& info);
-  Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info);
-  Napi::Value Conv2dBackwardFilter(const Napi::CallbackInfo& info);
-  Napi::Value Conv2dBackward(const Napi::CallbackInfo& info);
-  Napi::Value ConvPoolForward(const Napi::CallbackInfo& info);
-  Napi::Value ConvPoolBackward(const Napi::CallbackInfo& info);
-  Napi::Value MaxPoolBiasTanhForward(const Napi::CallbackInfo& info);
-  Napi::Value MaxPoolBiasTanhBackward(const Napi::CallbackInfo& info);
-  Napi::Value MaxPoolForward(const Napi::CallbackInfo& info);
-  Napi::Value MaxPoolBackward(const Napi::CallbackInfo& info);
-  Napi::Value BiasAdd(const Napi::CallbackInfo& info);
-  Napi::Value BiasGrad(const Napi::CallbackInfo& info);
-  Napi::Value BiasTanhForward(const Napi::CallbackInfo& info);
-  Napi::Value TanhForward(const Napi::CallbackInfo& info);
-  Napi::Value TanhBackward(const Napi::CallbackInfo& info);
-  Napi::Value Gemm(const Napi::CallbackInfo& info);
-  Napi::Value Axpy(const Napi::CallbackInfo& info);
-  Napi::Value Scale(const Napi::CallbackInfo& info);
-  Napi::Value SoftmaxNll(const Napi::CallbackInfo& info);
-  Napi::Value SoftmaxNllBackward(const Napi::CallbackInfo& info);
+  /// Every op of the op table (ops.h): parses the arguments by the op's signature, runs its
+  /// checks and queues its work. info.Data() is the OpDef.
+  Napi::Value RunOp(const Napi::CallbackInfo& info);
 
   std::shared_ptr<BackendState> state_;
 };

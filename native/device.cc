@@ -1,6 +1,8 @@
-// Storage lifetime, allocation counters, shape formatting and the default (composed) fused ops
-// of a Device (see device.h).
+// Storage lifetime, allocation counters, shape formatting, the default (composed) fused ops of a
+// Device and the conv-pool plan (see device.h).
 #include "device.h"
+
+#include <cstdio>
 
 namespace lenet {
 
@@ -11,6 +13,13 @@ std::string shape_str(const Shape& s) {
     out += std::to_string(s[i]);
   }
   return out + "]";
+}
+
+std::string bad_label_message(float label, int64_t row, int64_t classes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.9g", static_cast<double>(label));
+  return "label " + std::string(text) + " of row " + std::to_string(row) + " is not a class in 0.." +
+         std::to_string(classes - 1);
 }
 
 void Counters::on_alloc(size_t bytes) {
@@ -42,17 +51,65 @@ void Device::maxpool_bias_tanh_backward(const TensorRef& x, const TensorRef& poo
   maxpool2x2_backward(x, pooled, dpooled, dx);
 }
 
-void Device::conv_pool_forward(const TensorRef& x, const TensorRef& w, const TensorRef& b, const TensorRef& conv,
-                               const TensorRef& pooled, const TensorRef& y) {
-  conv2d_forward(x, w, conv);
-  maxpool_bias_tanh_forward(conv, b, pooled, y);
+ConvPoolPlan::ConvPoolPlan(Shape x_shape, Shape w_shape) : x_shape_(std::move(x_shape)), w_shape_(std::move(w_shape)) {
+  const int64_t oh = x_shape_[2] - w_shape_[2] + 1, ow = x_shape_[3] - w_shape_[3] + 1;
+  conv_shape_ = {x_shape_[0], w_shape_[0], oh, ow};
+  y_shape_ = {x_shape_[0], w_shape_[0], oh / 2, ow / 2};
 }
 
-void Device::conv_pool_backward(const TensorRef& x, const TensorRef& w, const TensorRef& conv, const TensorRef& pooled,
-                                const TensorRef& y, const TensorRef& dy, const TensorRef& dpooled, const TensorRef& dconv,
-                                const TensorRef* dx, const TensorRef& dw, const TensorRef& db) {
-  maxpool_bias_tanh_backward(conv, pooled, y, dy, dpooled, db, dconv);
-  conv2d_backward(x, w, dconv, dx, dw);
+size_t ConvPoolPlan::state_bytes() const {
+  size_t bytes = 0;
+  for (const auto& s : state_) bytes += s->numel() * sizeof(float);
+  return bytes;
+}
+
+TensorRef ConvPoolPlan::own(Device& device, Shape shape) {
+  TensorRef t{device.allocate(numel_of(shape)), 0, std::move(shape)};
+  state_.push_back(t.storage);
+  return t;
+}
+
+void ConvPoolPlan::forward(const TensorRef& x, const TensorRef& w, const TensorRef& b, const TensorRef& y) {
+  x_ = x, w_ = w, y_ = y;
+  forwarded_ = true;
+  run_forward(x, w, b, y);
+}
+
+void ConvPoolPlan::backward(const TensorRef& dy, const TensorRef* dx, const TensorRef& dw, const TensorRef& db) {
+  if (!forwarded_) throw Error("backward before any forward");
+  run_backward(x_, w_, y_, TensorRef{dy.storage, dy.offset, y_shape_}, dx, dw, db);
+}
+
+namespace {
+// The default plan: the convolution, then the fused pooling epilogue, each a Device op. It keeps
+// the convolution's output and the pooled values from the forward, and two gradient buffers.
+class ComposedConvPoolPlan final : public ConvPoolPlan {
+ public:
+  ComposedConvPoolPlan(Device& device, const Shape& x, const Shape& w) : ConvPoolPlan(x, w), device_(device) {
+    conv_ = own(device, conv_shape());
+    pooled_ = own(device, y_shape());
+    dpooled_ = own(device, y_shape());
+    dconv_ = own(device, conv_shape());
+  }
+
+ private:
+  void run_forward(const TensorRef& x, const TensorRef& w, const TensorRef& b, const TensorRef& y) override {
+    device_.conv2d_forward(x, w, conv_);
+    device_.maxpool_bias_tanh_forward(conv_, b, pooled_, y);
+  }
+  void run_backward(const TensorRef& x, const TensorRef& w, const TensorRef& y, const TensorRef& dy,
+                    const TensorRef* dx, const TensorRef& dw, const TensorRef& db) override {
+    device_.maxpool_bias_tanh_backward(conv_, pooled_, y, dy, dpooled_, db, dconv_);
+    device_.conv2d_backward(x, w, dconv_, dx, dw);
+  }
+
+  Device& device_;  // owns the state's storages, which keep it alive
+  TensorRef conv_, pooled_, dpooled_, dconv_;
+};
+}  // namespace
+
+std::shared_ptr<ConvPoolPlan> Device::conv_pool_plan(const Shape& x_shape, const Shape& w_shape) {
+  return std::make_shared<ComposedConvPoolPlan>(*this, x_shape, w_shape);
 }
 
 void Device::conv2d_backward(const TensorRef& x, const TensorRef& w, const TensorRef& dy, const TensorRef* dx,

@@ -3,8 +3,8 @@
 // A Device is one backend (the CPU, or one CUDA GPU). Its ops take TensorRefs (a shared owner of
 // the storage plus an element offset and a shape) and run on the backend's executor thread, in
 // the order JavaScript issued them, like kernels on a CUDA stream. Shapes are validated twice:
-// first in TypeScript with user-facing messages, then here (check_* in backend_wrap.cc) so that
-// no op can ever read or write outside a buffer.
+// first in TypeScript with user-facing messages (lib/shapes.ts), then by each op's entry in the op
+// table (ops.cc) so that no op can ever read or write outside a buffer.
 #pragma once
 
 #include <atomic>
@@ -43,6 +43,10 @@ inline size_t numel_of(const Shape& s) {
 
 std::string shape_str(const Shape& s);
 
+/// @brief "label 12 of row 1 is not a class in 0..9": the message of a bad label on every backend
+/// (the label in its shortest exact form: 12, 2.5, -1, nan).
+std::string bad_label_message(float label, int64_t row, int64_t classes);
+
 /// @brief Live-allocation counters of one backend; tests assert they return to zero.
 struct Counters {
   std::atomic<int64_t> live_buffers{0};
@@ -53,6 +57,7 @@ struct Counters {
 };
 
 class Device;
+class ConvPoolPlan;
 
 /// @brief One allocation of float32 elements on a device (host memory for the CPU backend).
 ///
@@ -158,19 +163,10 @@ class Device : public std::enable_shared_from_this<Device> {
   virtual void maxpool_bias_tanh_backward(const TensorRef& x, const TensorRef& pooled, const TensorRef& y,
                                           const TensorRef& dy, const TensorRef& dpooled, const TensorRef& db,
                                           const TensorRef& dx);
-  /// The forward of a whole LeNetConvPoolLayer: y = tanh(maxpool2x2(conv(x, w)) + b).
-  /// `conv` ([N,K,OH,OW]) and `pooled` ([N,K,OH/2,OW/2]) keep what conv_pool_backward needs; their
-  /// contents are the backend's business (the default keeps the conv output and the pooled
-  /// values; the CPU keeps the pooled values and each window's argmax, and never writes the
-  /// convolution's output to memory).
-  virtual void conv_pool_forward(const TensorRef& x, const TensorRef& w, const TensorRef& b, const TensorRef& conv,
-                                 const TensorRef& pooled, const TensorRef& y);
-  /// Its backward, after conv_pool_forward with the same tensors: from dy (the gradient at y,
-  /// any shape of y's size) writes dw, db and, when given, dx. dpooled and dconv are scratch.
-  virtual void conv_pool_backward(const TensorRef& x, const TensorRef& w, const TensorRef& conv, const TensorRef& pooled,
-                                  const TensorRef& y, const TensorRef& dy, const TensorRef& dpooled,
-                                  const TensorRef& dconv, const TensorRef* dx, const TensorRef& dw,
-                                  const TensorRef& db);
+  /// @brief The fused op of a LeNetConvPoolLayer for inputs x_shape [N,C,H,W] and filters
+  /// w_shape [K,C,KH,KW] (JS thread: it allocates the plan's state). The default composes the ops
+  /// above; a backend may return its own (the CPU fuses pooling into the convolution's GEMM).
+  virtual std::shared_ptr<ConvPoolPlan> conv_pool_plan(const Shape& x_shape, const Shape& w_shape);
   /// dw = conv2d_backward_filter(x, dy) and, when dx is given, dx = conv2d_backward_data(dy, w).
   virtual void conv2d_backward(const TensorRef& x, const TensorRef& w, const TensorRef& dy, const TensorRef* dx,
                                const TensorRef& dw);
@@ -196,6 +192,50 @@ class Device : public std::enable_shared_from_this<Device> {
   Counters counters;
   /// Op and phase timings for benchmarks (see profiler.h).
   Profiler profiler;
+};
+
+/// @brief The fused op of one LeNetConvPoolLayer for one shape, as cudarc's op structs: forward
+/// y = tanh(maxpool2x2(conv(x, w)) + b) and its backward, with whatever the backend keeps between
+/// the two passes owned here (the default keeps the convolution's output and the pooled values;
+/// the CPU keeps the pooled values and each window's argmax, and never writes the convolution's
+/// output to memory). Made by Device::conv_pool_plan on the JS thread; forward and backward run on
+/// the executor thread, in issue order, so the state they share needs no lock.
+class ConvPoolPlan {
+ public:
+  /// @brief Shapes are checked by the caller: x [N,C,H,W], w [K,C,KH,KW], conv output >= 2x2.
+  ConvPoolPlan(Shape x_shape, Shape w_shape);
+  virtual ~ConvPoolPlan() = default;
+  ConvPoolPlan(const ConvPoolPlan&) = delete;
+  ConvPoolPlan& operator=(const ConvPoolPlan&) = delete;
+
+  const Shape& x_shape() const { return x_shape_; }
+  const Shape& w_shape() const { return w_shape_; }
+  /// @brief The convolution's output [N,K,H-KH+1,W-KW+1].
+  const Shape& conv_shape() const { return conv_shape_; }
+  /// @brief The layer's output [N,K,OH/2,OW/2].
+  const Shape& y_shape() const { return y_shape_; }
+  /// @brief Bytes of the state the plan owns.
+  size_t state_bytes() const;
+
+  /// @brief y = tanh(maxpool2x2(conv(x, w)) + b); keeps x, w and y (references) for backward.
+  void forward(const TensorRef& x, const TensorRef& w, const TensorRef& b, const TensorRef& y);
+  /// @brief The backward of the last forward: from dy (the gradient at y, any shape of y's size)
+  /// writes dw, db and, when dx is given, dx. Uses x, w and y as they are now.
+  void backward(const TensorRef& dy, const TensorRef* dx, const TensorRef& dw, const TensorRef& db);
+
+ protected:
+  /// @brief Allocates a state buffer on `device` that the plan owns.
+  TensorRef own(Device& device, Shape shape);
+  virtual void run_forward(const TensorRef& x, const TensorRef& w, const TensorRef& b, const TensorRef& y) = 0;
+  /// dy has y's shape here.
+  virtual void run_backward(const TensorRef& x, const TensorRef& w, const TensorRef& y, const TensorRef& dy,
+                            const TensorRef* dx, const TensorRef& dw, const TensorRef& db) = 0;
+
+ private:
+  Shape x_shape_, w_shape_, conv_shape_, y_shape_;
+  std::vector<std::shared_ptr<Storage>> state_;
+  TensorRef x_, w_, y_;  // of the last forward
+  bool forwarded_ = false;
 };
 
 }  // namespace lenet

@@ -1,8 +1,8 @@
 /**
- * The fused ops — maxPoolBiasTanhForward/Backward, conv2dBackward, convPoolForward/Backward —
- * against compositions of the float64 reference, on every backend. The CPU implements the
- * conv-pool pair in one chunked pass (the convolution's output never goes to memory), CUDA by
- * composing cuDNN calls; both must equal the reference.
+ * The fused ops — maxPoolBiasTanhForward/Backward, conv2dBackward, and the conv-pool layer's plan
+ * (backend.convPoolPlan: forward and backward) — against compositions of the float64 reference,
+ * on every backend. The CPU's plan runs the layer in one chunked pass (the convolution's output
+ * never goes to memory), CUDA's composes cuDNN calls; both must equal the reference.
  *
  * Shapes cover odd convolution outputs (the pooling drops a row and a column), batch sizes that
  * split unevenly across threads and im2col chunks, the LeNet5 layer shapes, and windows with
@@ -10,7 +10,8 @@
  * gradient must go to the first one). Tolerances as in ops.test.ts: sums of K float32 products
  * get R.sumTol(K, scale); tanh and its gradient 4 * EPS32.
  */
-import type { Backend } from '../lib/backend';
+import { Backend, type ConvPoolPlan } from '../lib/backend';
+import { loadAddon } from '../lib/addon';
 import type { Tensor } from '../lib/tensor';
 import { describeEachBackend } from './backends';
 import * as R from './reference';
@@ -85,11 +86,16 @@ function data(c: Case): Prepared {
 }
 
 describeEachBackend('fused ops', (getBackend) => {
-  let live: Tensor[] = [];
-  const T = (be: Backend, shape: number[], values?: Float32Array) => {
+  let live: { dispose(): void }[] = [];
+  const T = (be: Backend, shape: number[], values?: Float32Array): Tensor => {
     const t = values ? be.tensor(shape, values) : be.zeros(shape);
     live.push(t);
     return t;
+  };
+  const Plan = (be: Backend, xs: number[], ws: number[]): ConvPoolPlan => {
+    const plan = be.convPoolPlan(xs, ws);
+    live.push(plan);
+    return plan;
   };
   afterEach(() => {
     for (const t of live) t.dispose();
@@ -98,26 +104,24 @@ describeEachBackend('fused ops', (getBackend) => {
 
   for (const c of CASES) {
     describe(c.name, () => {
-      test('convPoolForward and convPoolBackward equal the reference layer and its gradients', async () => {
+      test('a conv-pool plan\'s forward and backward equal the reference layer and its gradients', async () => {
         const be = getBackend();
         const p = data(c);
         const [k, , kh, kw] = c.ws;
         const x = T(be, c.xs, p.x);
         const w = T(be, c.ws, p.w);
         const b = T(be, [k], p.b);
-        const conv = T(be, p.convShape);
-        const pooled = T(be, p.poolShape);
         const y = T(be, p.poolShape);
-        be.convPoolForward(x, w, b, conv, pooled, y);
+        const plan = Plan(be, c.xs, c.ws);
+        expect(plan.outputShape).toEqual(p.poolShape);
+        plan.forward(x, w, b, y);
         R.assertClose(await y.read(), p.ref.y, { atol: sumTol(c.xs[1] * kh * kw).atol + 4 * EPS32, rtol: 4 * EPS32 }, 'y');
 
         const dy = T(be, p.poolShape, p.dy);
-        const dpooled = T(be, p.poolShape);
-        const dconv = T(be, p.convShape);
         const dx = T(be, c.xs);
         const dw = T(be, c.ws);
         const db = T(be, [k]);
-        be.convPoolBackward(x, w, conv, pooled, y, dy, dpooled, dconv, dx, dw, db);
+        plan.backward(dy, dx, dw, db);
         const perFilter = sizeOf(p.poolShape) / k; // terms in each bias-gradient sum
         R.assertClose(await db.read(), p.ref.db, sumTol(perFilter, 4), 'db');
         R.assertClose(await dw.read(), p.ref.dw, sumTol(c.xs[0] * p.convShape[2] * p.convShape[3], 4), 'dw');
@@ -125,7 +129,7 @@ describeEachBackend('fused ops', (getBackend) => {
         // dx may be omitted (the first layer needs no input gradient): dw and db are unchanged.
         const dw2 = T(be, c.ws);
         const db2 = T(be, [k]);
-        be.convPoolBackward(x, w, conv, pooled, y, dy, dpooled, dconv, null, dw2, db2);
+        plan.backward(dy, null, dw2, db2);
         expect(Array.from(await dw2.read())).toEqual(Array.from(await dw.read()));
         expect(Array.from(await db2.read())).toEqual(Array.from(await db.read()));
       });
@@ -179,30 +183,89 @@ describeEachBackend('fused ops', (getBackend) => {
     const x = T(be, c.xs, p.x);
     const w = T(be, c.ws, p.w);
     const b = T(be, [k], p.b);
-    const conv = T(be, p.convShape);
-    const pooled = T(be, p.poolShape);
     const y = T(be, p.poolShape);
-    be.convPoolForward(x, w, b, conv, pooled, y);
+    const plan = Plan(be, c.xs, c.ws);
+    plan.forward(x, w, b, y);
     const flat = T(be, [c.xs[0], sizeOf(p.poolShape) / c.xs[0]], p.dy);
     const dw = T(be, c.ws);
     const db = T(be, [k]);
-    be.convPoolBackward(x, w, conv, pooled, y, flat, T(be, p.poolShape), T(be, p.convShape), null, dw, db);
+    plan.backward(flat, null, dw, db);
     R.assertClose(await db.read(), p.ref.db, sumTol(sizeOf(p.poolShape) / k, 4), 'db');
   });
 
-  test('wrong shapes are rejected with exact messages', () => {
+  test('a plan owns its state: its bytes are counted while it lives and freed by dispose()', async () => {
+    const be = getBackend();
+    await be.sync();
+    const before = be.counters();
+    const plan = be.convPoolPlan([4, 2, 9, 9], [3, 2, 4, 4]);
+    expect(plan.stateBytes).toBeGreaterThan(0);
+    const during = be.counters();
+    expect(during.liveBytes - before.liveBytes).toBeGreaterThanOrEqual(plan.stateBytes);
+    plan.dispose();
+    plan.dispose(); // idempotent
+    expect(plan.disposed).toBe(true);
+    await be.sync();
+    expect(be.counters().liveBytes).toBe(before.liveBytes);
+    expect(be.counters().liveBuffers).toBe(before.liveBuffers);
+  });
+
+  test('wrong shapes, a backward before any forward and use after dispose are rejected with exact messages', () => {
     const be = getBackend();
     const x = T(be, [2, 1, 12, 12]);
     const w = T(be, [3, 1, 5, 5]);
     const b = T(be, [3]);
-    expect(() => be.convPoolForward(x, w, b, T(be, [2, 3, 8, 7]), T(be, [2, 3, 4, 4]), T(be, [2, 3, 4, 4]))).toThrow(
-      'convPoolForward: conv must have shape [2,3,8,8], got [2,3,8,7]',
+    const y = T(be, [2, 3, 4, 4]);
+    expect(() => be.convPoolPlan([2, 1, 12, 12], [3, 2, 5, 5])).toThrow('convPoolPlan: w [3,2,5,5] expects 2 input channels, x [2,1,12,12] has 1');
+    expect(() => be.convPoolPlan([2, 1, 5, 5], [3, 1, 5, 5])).toThrow("convPoolPlan: the convolution's output [2,3,1,1] is smaller than the 2x2 window");
+    expect(() => be.convPoolPlan([2, 1, 12], [3, 1, 5, 5])).toThrow('convPoolPlan: x must be 4-D (NCHW), got [2,1,12]');
+    const plan = Plan(be, [2, 1, 12, 12], [3, 1, 5, 5]);
+    expect(() => plan.backward(y, null, T(be, [3, 1, 5, 5]), T(be, [3]))).toThrow('convPoolBackward: backward() before forward() on this plan');
+    expect(() => plan.forward(T(be, [3, 1, 12, 12]), w, b, y)).toThrow('convPoolForward: x must have shape [2,1,12,12], got [3,1,12,12]');
+    expect(() => plan.forward(x, w, T(be, [4]), y)).toThrow('convPoolForward: b must have shape [3], got [4]');
+    expect(() => plan.forward(x, w, b, T(be, [2, 3, 4, 5]))).toThrow('convPoolForward: y must have shape [2,3,4,4], got [2,3,4,5]');
+    plan.forward(x, w, b, y);
+    expect(() => plan.backward(T(be, [2, 47]), null, T(be, [3, 1, 5, 5]), T(be, [3]))).toThrow(
+      'convPoolBackward: dy [2,47] must have as many elements as y [2,3,4,4]',
     );
-    expect(() => be.convPoolForward(x, w, T(be, [4]), T(be, [2, 3, 8, 8]), T(be, [2, 3, 4, 4]), T(be, [2, 3, 4, 4]))).toThrow(
-      'convPoolForward: b must have shape [3], got [4]',
+    expect(() => plan.backward(y, T(be, [2, 1, 12, 11]), T(be, [3, 1, 5, 5]), T(be, [3]))).toThrow(
+      'convPoolBackward: dx must have shape [2,1,12,12], got [2,1,12,11]',
     );
-    expect(() =>
-      be.convPoolBackward(x, w, T(be, [2, 3, 8, 8]), T(be, [2, 3, 4, 4]), T(be, [2, 3, 4, 4]), T(be, [2, 47]), T(be, [2, 3, 4, 4]), T(be, [2, 3, 8, 8]), null, T(be, [3, 1, 5, 5]), T(be, [3])),
-    ).toThrow('convPoolBackward: dy [2,47] must have as many elements as y [2,3,4,4]');
+    plan.dispose();
+    expect(() => plan.forward(x, w, b, y)).toThrow('convPoolForward: the plan for [2,1,12,12] was used after dispose()');
   });
+});
+
+// The composed plan (Device's default: the convolution, then the pooling epilogue, each an op) is
+// the one the CUDA backend uses; a CPU backend made with convPool: 'composed' runs it here.
+describe('the composed conv-pool plan (the CUDA backend\'s), on the CPU', () => {
+  let be: Backend;
+  beforeAll(() => {
+    be = new Backend(loadAddon().createCpuBackend({ convPool: 'composed' }), { kind: 'cpu', reason: 'test' });
+  });
+  afterAll(() => be.dispose());
+
+  for (const c of CASES) {
+    test(`${c.name}: forward and backward equal the reference`, async () => {
+      const p = data(c);
+      const [k, , kh, kw] = c.ws;
+      const x = be.tensor(c.xs, p.x);
+      const w = be.tensor(c.ws, p.w);
+      const b = be.tensor([k], p.b);
+      const y = be.zeros(p.poolShape);
+      const dy = be.tensor(p.poolShape, p.dy);
+      const dx = be.zeros(c.xs);
+      const dw = be.zeros(c.ws);
+      const db = be.zeros([k]);
+      const plan = be.convPoolPlan(c.xs, c.ws);
+      // the composed plan keeps the convolution's output and its gradient, the fused one does not
+      expect(plan.stateBytes).toBeGreaterThanOrEqual(4 * 2 * sizeOf(p.convShape));
+      plan.forward(x, w, b, y);
+      plan.backward(dy, dx, dw, db);
+      R.assertClose(await y.read(), p.ref.y, { atol: sumTol(c.xs[1] * kh * kw).atol + 4 * EPS32, rtol: 4 * EPS32 }, 'y');
+      R.assertClose(await db.read(), p.ref.db, sumTol(sizeOf(p.poolShape) / k, 4), 'db');
+      R.assertClose(await dw.read(), p.ref.dw, sumTol(c.xs[0] * p.convShape[2] * p.convShape[3], 4), 'dw');
+      R.assertClose(await dx.read(), p.ref.dx, sumTol(k * kh * kw, 4), 'dx');
+      for (const t of [x, w, b, y, dy, dx, dw, db, plan]) t.dispose();
+    });
+  }
 });

@@ -64,8 +64,7 @@ inline void copy_run(const float* __restrict src, float* __restrict dst, int64_t
 // A label stored as a float, checked to be a class index (a bad one would index out of bounds).
 int64_t checked_label(float v, int64_t row, int64_t classes) {
   if (!(v >= 0.0f) || v >= static_cast<float>(classes) || v != static_cast<float>(static_cast<int64_t>(v)))
-    throw Error("label " + std::to_string(v) + " of row " + std::to_string(row) + " is not a class in 0.." +
-                std::to_string(classes - 1));
+    throw Error(bad_label_message(v, row, classes));
   return static_cast<int64_t>(v);
 }
 
@@ -79,9 +78,10 @@ ConvDims conv_dims(const TensorRef& x, const TensorRef& w) {
 
 class CpuDevice final : public Device {
  public:
-  CpuDevice(int threads, GemmImpl gemm)
+  CpuDevice(int threads, GemmImpl gemm, bool composed_conv_pool)
       : pool_(threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency())),
         gemm_(gemm),
+        composed_conv_pool_(composed_conv_pool),
         scratch_(pool_.size()) {
     cpu::gemm_init_single_threaded();
   }
@@ -152,15 +152,17 @@ class CpuDevice final : public Device {
 
   // ---- a whole conv-pool layer, fused ----
 
+  std::shared_ptr<ConvPoolPlan> conv_pool_plan(const Shape& x_shape, const Shape& w_shape) override;
+
   // Per chunk of samples: im2col, GEMM, then each output plane is pooled straight from the GEMM's
-  // (cache-hot) output: the pooled values go to `pooled`, the first-maximum offsets to `conv`
+  // (cache-hot) output: the pooled values go to `pooled`, the first-maximum offsets to `argmax`
   // (as floats), and tanh(pooled + b) to y. The convolution's output never goes to memory.
-  void conv_pool_forward(const TensorRef& x, const TensorRef& w, const TensorRef& b, const TensorRef& conv,
-                         const TensorRef& pooled, const TensorRef& y) override {
+  void fused_forward(const TensorRef& x, const TensorRef& w, const TensorRef& b, const TensorRef& argmax,
+                     const TensorRef& pooled, const TensorRef& y) {
     const ConvDims d = conv_dims(x, w);
     const int64_t parea = (d.oh / 2) * (d.ow / 2);
     const float* bp = b.data();
-    float* am = conv.data();
+    float* am = argmax.data();
     float* pp = pooled.data();
     float* yp = y.data();
     forward_chunks(d, x.data(), w.data(), "convPoolForward", [&](int64_t b0, int64_t nb, const float* out, int64_t cols) {
@@ -176,14 +178,14 @@ class CpuDevice final : public Device {
   // Per chunk: dpooled = dy * (1 - y^2) and its per-filter sums (db); the gradient at the
   // convolution's output is built directly in the chunk's GEMM layout from the saved argmax
   // offsets; then dw and dx as in conv_backward.
-  void conv_pool_backward(const TensorRef& x, const TensorRef& w, const TensorRef& conv, const TensorRef& /*pooled*/,
-                          const TensorRef& y, const TensorRef& dy, const TensorRef& dpooled, const TensorRef& /*dconv*/,
-                          const TensorRef* dx, const TensorRef& dw, const TensorRef& db) override {
+  void fused_backward(const TensorRef& x, const TensorRef& w, const TensorRef& argmax, const TensorRef& y,
+                      const TensorRef& dy, const TensorRef& dpooled, const TensorRef* dx, const TensorRef& dw,
+                      const TensorRef& db) {
     const ConvDims d = conv_dims(x, w);
     const int64_t parea = (d.oh / 2) * (d.ow / 2);
     const float* xp = x.data();
     const float* wp = w.data();
-    const float* am = conv.data();
+    const float* am = argmax.data();
     const float* yp = y.data();
     const float* g = dy.data();
     float* dp = dpooled.data();
@@ -572,13 +574,45 @@ class CpuDevice final : public Device {
 
   ThreadPool pool_;
   GemmImpl gemm_;
+  // Conv-pool plans composed from the separate ops (Device's default, which CUDA uses) instead of
+  // the fused pass: lets the CPU run, and the tests check, the composed plan.
+  bool composed_conv_pool_;
   std::vector<Scratch> scratch_;
 };
 
+// The CPU's conv-pool plan: the pooled values and first-maximum offsets of the forward, and the
+// gradient at the pooled output; the convolution's output and its gradient never exist in memory.
+class CpuConvPoolPlan final : public ConvPoolPlan {
+ public:
+  CpuConvPoolPlan(std::shared_ptr<CpuDevice> device, const Shape& x, const Shape& w)
+      : ConvPoolPlan(x, w), device_(std::move(device)) {
+    argmax_ = own(*device_, y_shape());
+    pooled_ = own(*device_, y_shape());
+    dpooled_ = own(*device_, y_shape());
+  }
+
+ private:
+  void run_forward(const TensorRef& x, const TensorRef& w, const TensorRef& b, const TensorRef& y) override {
+    device_->fused_forward(x, w, b, argmax_, pooled_, y);
+  }
+  void run_backward(const TensorRef& x, const TensorRef& w, const TensorRef& y, const TensorRef& dy,
+                    const TensorRef* dx, const TensorRef& dw, const TensorRef& db) override {
+    device_->fused_backward(x, w, argmax_, y, dy, dpooled_, dx, dw, db);
+  }
+
+  std::shared_ptr<CpuDevice> device_;
+  TensorRef argmax_, pooled_, dpooled_;
+};
+
+std::shared_ptr<ConvPoolPlan> CpuDevice::conv_pool_plan(const Shape& x_shape, const Shape& w_shape) {
+  if (composed_conv_pool_) return Device::conv_pool_plan(x_shape, w_shape);
+  return std::make_shared<CpuConvPoolPlan>(std::static_pointer_cast<CpuDevice>(shared_from_this()), x_shape, w_shape);
+}
+
 }  // namespace
 
-std::shared_ptr<Device> make_cpu_device(int threads, cpu::GemmImpl gemm) {
-  return std::make_shared<CpuDevice>(threads, gemm);
+std::shared_ptr<Device> make_cpu_device(int threads, cpu::GemmImpl gemm, bool composed_conv_pool) {
+  return std::make_shared<CpuDevice>(threads, gemm, composed_conv_pool);
 }
 
 }  // namespace lenet

@@ -886,9 +886,9 @@ class CudaDevice final : public Device {
     static std::string label_message(const unsigned* s) {
       float label;
       std::memcpy(&label, &s[3], sizeof label);
-      // The CPU's words (cpu_device.cc, checked_label), after the op's name as the executor adds it.
-      return std::string(s[1] == 0 ? "softmaxNll" : "softmaxNllBackward") + ": label " + std::to_string(label) + " of row " +
-             std::to_string(s[2]) + " is not a class in 0.." + std::to_string(static_cast<long long>(s[4]) - 1);
+      // The CPU's words (bad_label_message), after the op's name as the executor adds it.
+      return std::string(s[1] == 0 ? "softmaxNll" : "softmaxNllBackward") + ": " +
+             bad_label_message(label, static_cast<int64_t>(s[2]), static_cast<int64_t>(s[4]));
     }
     std::shared_ptr<CudaDevice> device_;
     PinnedPool::Block* block_;

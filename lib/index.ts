@@ -17,10 +17,13 @@ export {
   type LogisticRegressionOptions,
 } from './layers';
 export { LeNet5, type LeNet5Options, type LeNet5Config } from './lenet5';
+export { SGD, type Optimizer, type SGDOptimizerOptions } from './optimizer';
 export {
   SGDTrainer,
   PatienceTracker,
   evaluateSplit,
+  trainStep,
+  type TrainableModel,
   type SGDOptions,
   type FitOptions,
   type TrainResult,

@@ -20,6 +20,10 @@ export interface Parameter {
   readonly grad: Tensor;
 }
 
+// Which arena made a parameter, so that an optimizer handed a plain parameter list can tell when
+// the list is a whole arena and update it with one op over the flat buffers.
+const arenaOf = new WeakMap<Parameter, ParameterArena>();
+
 interface Pending {
   name: string;
   shape: number[];
@@ -42,6 +46,20 @@ export class ParameterArena {
 
   constructor(backend: Backend) {
     this.backend = backend;
+  }
+
+  /** The arena `param` is a view into, or undefined for a parameter made some other way. */
+  static of(param: Parameter): ParameterArena | undefined {
+    return arenaOf.get(param);
+  }
+
+  /**
+   * True when `params` is exactly this arena's parameters in declaration order, i.e. `values`
+   * and `grads` hold exactly them, laid out in that order: an update may then run on the flat
+   * buffers instead of parameter by parameter.
+   */
+  covers(params: readonly Parameter[]): boolean {
+    return params.length === this.pending.length && this.pending.every((p, i) => p.param !== undefined && p.param === params[i]);
   }
 
   /** Declares a parameter (zeros when `initial` is null); returns a getter valid after build(). */
@@ -77,6 +95,7 @@ export class ParameterArena {
         return shaped;
       };
       p.param = { name: p.name, shape: p.shape, value: view(values), grad: view(grads) };
+      arenaOf.set(p.param, this);
       p.initial = null;
     }
   }

@@ -1,20 +1,54 @@
 /**
  * Minibatch SGD with the tutorial's patience-based early stopping (`SGDTrainer`), the patience
- * bookkeeping on its own (`PatienceTracker`, testable with a scripted sequence of errors), and the
- * evaluation of a model on a split.
+ * bookkeeping on its own (`PatienceTracker`, testable with a scripted sequence of errors), one
+ * training step (`trainStep`: forward, backward, optimizer step) and the evaluation of a model on a
+ * split. None of it knows the architecture: a model is anything with forward, backward and
+ * params() (`TrainableModel`); the update rule is the optimizer's (lib/optimizer.ts).
  *
  * The training loop queues steps on the backend and only waits for the device at validation
  * points (it reads back the validation and test errors and the mean training cost, nothing else),
  * keeping at most two steps in flight so that progress can be reported and the queue stays short.
  */
+import type { Backend } from './backend';
 import type { DeviceSplit, Dataset } from './data';
-import type { LeNet5 } from './lenet5';
+import type { Parameter } from './layers';
+import { type Optimizer, SGD, checkSGDOptions, parameterSlots } from './optimizer';
 import type { Tensor } from './tensor';
+
+/**
+ * What the trainer needs of a model (`LeNet5` is one): a forward pass that can add the batch's
+ * summed NLL and error count to `stats`, a backward pass of the mean NLL into every parameter's
+ * gradient, and the parameter list the optimizer updates.
+ */
+export interface TrainableModel {
+  readonly backend: Backend;
+  /** Class probabilities [N, classes]; with labels and stats, adds [summed NLL, errors] to stats ([2]). */
+  forward(images: Tensor, labels: Tensor | null, stats: Tensor | null): Tensor;
+  /** Back-propagates the mean NLL of `labels` through the last forward pass into every gradient. */
+  backward(labels: Tensor): void;
+  /** The trainable parameters (value and gradient tensors), in a fixed order. */
+  params(): Parameter[];
+}
+
+/**
+ * One training step on a minibatch: forward (adding the batch's summed cost and errors to stats
+ * when given), backward, then `optimizer.step()`. Everything is queued on the backend; nothing is
+ * read back. With `new SGD(model.params(), { learningRate })` this is the tutorial's step.
+ */
+export function trainStep(model: TrainableModel, optimizer: Optimizer, images: Tensor, labels: Tensor, stats: Tensor | null = null): void {
+  model.forward(images, labels, stats);
+  model.backward(labels);
+  optimizer.step();
+}
 
 /** Hyperparameters of `SGDTrainer`; every default is the tutorial's. */
 export interface SGDOptions {
   /** Step size (default 0.1). */
   learningRate?: number;
+  /** Momentum factor in [0, 1) (default 0). Not in the tutorial, which uses plain SGD. */
+  momentum?: number;
+  /** L2 weight decay factor >= 0 (default 0). Not in the tutorial, which uses plain SGD. */
+  weightDecay?: number;
   /** Minibatch size (default 500). */
   batchSize?: number;
   /** Maximum number of epochs (default 200). */
@@ -136,8 +170,16 @@ export class PatienceTracker {
   }
 }
 
-/** Mean error (percent) and mean NLL of a model over a whole split, in batches. */
-export async function evaluateSplit(model: LeNet5, split: DeviceSplit, batchSize: number, stats?: Tensor): Promise<{ errorPercent: number; cost: number }> {
+/**
+ * Mean error (percent) and mean NLL of a model over a whole split, in batches. Only the forward
+ * pass is used; `stats` ([2]) is a scratch buffer to reuse (one is made and freed when absent).
+ */
+export async function evaluateSplit(
+  model: Pick<TrainableModel, 'backend' | 'forward'>,
+  split: DeviceSplit,
+  batchSize: number,
+  stats?: Tensor,
+): Promise<{ errorPercent: number; cost: number }> {
   const backend = model.backend;
   const acc = stats ?? backend.zeros([2]);
   backend.fill(acc, 0);
@@ -160,6 +202,32 @@ function checkPositive(name: string, v: number, integer: boolean): void {
   }
 }
 
+/**
+ * A copy of every parameter's value, to put back later (the best-validation weights). One tensor
+ * per slot of `parameterSlots`: a single flat copy for a whole arena.
+ */
+class WeightSnapshot {
+  private readonly slots: { value: Tensor; saved: Tensor }[];
+
+  constructor(private readonly backend: Backend, params: readonly Parameter[]) {
+    this.slots = parameterSlots(params).map(({ value }) => ({ value, saved: backend.zeros([value.size]) }));
+  }
+
+  /** saved = the current values. */
+  save(): void {
+    for (const { value, saved } of this.slots) this.backend.copy(value, saved);
+  }
+
+  /** The values = the saved ones. */
+  restore(): void {
+    for (const { value, saved } of this.slots) this.backend.copy(saved, value);
+  }
+
+  dispose(): void {
+    for (const { saved } of this.slots) saved.dispose();
+  }
+}
+
 /** An AbortError like the one fetch() and timers/promises throw. */
 function abortError(signal: AbortSignal): Error {
   const reason = signal.reason;
@@ -169,15 +237,21 @@ function abortError(signal: AbortSignal): Error {
   return e;
 }
 
-/** Minibatch SGD on a LeNet5 with the tutorial's early stopping. */
-export class SGDTrainer {
-  readonly model: LeNet5;
+/**
+ * Minibatch SGD with the tutorial's early stopping, on any `TrainableModel` (e.g. `LeNet5`). Each
+ * `fit` builds its own `SGD` over `model.params()` (so momentum starts from zero) and frees it at
+ * the end.
+ */
+export class SGDTrainer<M extends TrainableModel = TrainableModel> {
+  readonly model: M;
   readonly options: Required<Omit<SGDOptions, 'validationFrequency'>> & { validationFrequency?: number };
 
-  constructor(model: LeNet5, options: SGDOptions = {}) {
+  constructor(model: M, options: SGDOptions = {}) {
     this.model = model;
     this.options = {
       learningRate: options.learningRate ?? 0.1,
+      momentum: options.momentum ?? 0,
+      weightDecay: options.weightDecay ?? 0,
       batchSize: options.batchSize ?? 500,
       epochs: options.epochs ?? 200,
       patience: options.patience ?? 10000,
@@ -187,7 +261,8 @@ export class SGDTrainer {
       restoreBest: options.restoreBest ?? true,
     };
     const o = this.options;
-    checkPositive('learningRate', o.learningRate, false);
+    // The optimizer's own rules, checked here so that a bad option fails at construction.
+    checkSGDOptions('SGDTrainer', o);
     checkPositive('batchSize', o.batchSize, true);
     checkPositive('epochs', o.epochs, true);
     checkPositive('patience', o.patience, false);
@@ -212,9 +287,11 @@ export class SGDTrainer {
     if (signal?.aborted) throw abortError(signal);
     const validationFrequency = o.validationFrequency ?? Math.max(1, Math.min(batches, Math.floor(o.patience / 2)));
     const tracker = new PatienceTracker(o);
+    const params = model.params();
+    const optimizer = new SGD(params, { learningRate: o.learningRate, momentum: o.momentum, weightDecay: o.weightDecay });
     const trainStats = backend.zeros([2]);
     const evalStats = backend.zeros([2]);
-    const best = o.restoreBest ? backend.zeros([model.arena.values.size]) : null;
+    const best = o.restoreBest ? new WeightSnapshot(backend, params) : null;
     const history: EpochRecord[] = [];
     const start = performance.now();
     let testErrorPercent = NaN;
@@ -240,7 +317,7 @@ export class SGDTrainer {
           const iter = (epoch - 1) * batches + minibatch; // the tutorial's 0-based `iter`
           const images = data.train.images.slice(minibatch * o.batchSize, o.batchSize);
           const labels = data.train.labels.slice(minibatch * o.batchSize, o.batchSize);
-          model.trainStep(images, labels, o.learningRate, trainStats);
+          trainStep(model, optimizer, images, labels, trainStats);
           images.dispose();
           labels.dispose();
           iteration = iter + 1;
@@ -271,7 +348,7 @@ export class SGDTrainer {
               testErrorPercent = (await evaluateSplit(model, data.test, o.batchSize, evalStats)).errorPercent;
               validated.testErrorPercent = testErrorPercent;
               bestThisEpoch = testErrorPercent;
-              if (best) backend.copy(model.arena.values, best);
+              best?.save();
             }
             callbacks.onValidation?.(validated);
           }
@@ -294,13 +371,14 @@ export class SGDTrainer {
         history.push(record);
         callbacks.onEpoch?.(record);
       }
-      if (best && tracker.bestIteration >= 0) backend.copy(best, model.arena.values);
+      if (best && tracker.bestIteration >= 0) best.restore();
       await backend.sync();
     } finally {
       await Promise.allSettled(inflight);
       trainStats.dispose();
       evalStats.dispose();
       best?.dispose();
+      optimizer.dispose();
     }
     const wallSeconds = (performance.now() - start) / 1000;
     return {

@@ -11,6 +11,7 @@
 import { type Backend, createBackend } from '../lib/backend';
 import { type Dataset, type DeviceSplit, loadMnist } from '../lib/data';
 import { LeNet5 } from '../lib/lenet5';
+import { SGD } from '../lib/optimizer';
 import {
   type BatchProgress,
   type EpochRecord,
@@ -21,6 +22,7 @@ import {
   type TrainResult,
   type ValidationRecord,
   evaluateSplit,
+  trainStep,
 } from '../lib/trainer';
 import { expectError, rejection, thrown } from './integration-helpers';
 
@@ -477,6 +479,42 @@ describe('SGDTrainer on 2000 MNIST images, batch 100 (20 minibatches an epoch)',
     model.dispose();
   });
 
+  test('momentum and weightDecay (not in the tutorial): the weights equal a hand-written loop of trainStep with the same SGD, and the optimizer is freed', async () => {
+    const options = { learningRate: LR, momentum: 0.9, weightDecay: 1e-3 };
+    const ref = new LeNet5({ backend, ...SMALL });
+    const sgd = new SGD(ref.params(), options);
+    for (let mb = 0; mb < 20; mb++) {
+      const x = data.train.images.slice(mb * 100, 100);
+      const y = data.train.labels.slice(mb * 100, 100);
+      trainStep(ref, sgd, x, y);
+      x.dispose();
+      y.dispose();
+    }
+    const expected = await ref.arena.values.read();
+    sgd.dispose();
+    ref.dispose();
+    const model = new LeNet5({ backend, ...SMALL });
+    // A forward and backward pass of batch 100 first makes the layers' activation buffers, so the
+    // buffers live after fit can be compared with those before (gradients are overwritten by fit).
+    const x = data.train.images.slice(0, 100);
+    const y = data.train.labels.slice(0, 100);
+    model.forward(x, y, null);
+    model.backward(y);
+    x.dispose();
+    y.dispose();
+    await backend.sync();
+    const before = backend.counters();
+    const trainer = new SGDTrainer(model, { ...options, batchSize: 100, epochs: 1, validationFrequency: 10, restoreBest: false });
+    const rec = await recordFit(trainer, data);
+    expect(rec.result.iterations).toBe(20);
+    await backend.sync();
+    expect(backend.counters().liveBuffers).toBe(before.liveBuffers); // the velocity went with the optimizer
+    const values = await model.arena.values.read();
+    expect(bytes(values).equals(bytes(expected))).toBe(true);
+    expect(bytes(values).equals(bytes(trajectory[20]))).toBe(false); // not plain SGD
+    model.dispose();
+  });
+
   describe('argument errors', () => {
     const model = () => new LeNet5({ backend, ...SMALL });
     const cases: [SGDOptions, string][] = [
@@ -494,6 +532,11 @@ describe('SGDTrainer on 2000 MNIST images, batch 100 (20 minibatches an epoch)',
       [{ improvementThreshold: 0 }, 'SGDTrainer: improvementThreshold must be a positive number, got 0'],
       [{ validationFrequency: 0 }, 'SGDTrainer: validationFrequency must be a positive integer, got 0'],
       [{ validationFrequency: 2.5 }, 'SGDTrainer: validationFrequency must be a positive integer, got 2.5'],
+      [{ momentum: 1 }, 'SGDTrainer: momentum must be a number in [0, 1), got 1'],
+      [{ momentum: -0.1 }, 'SGDTrainer: momentum must be a number in [0, 1), got -0.1'],
+      [{ momentum: NaN }, 'SGDTrainer: momentum must be a number in [0, 1), got NaN'],
+      [{ weightDecay: -1 }, 'SGDTrainer: weightDecay must be a non-negative number, got -1'],
+      [{ weightDecay: Infinity }, 'SGDTrainer: weightDecay must be a non-negative number, got Infinity'],
     ];
     test.each(cases)('new SGDTrainer(model, %j) throws a RangeError', (options, message) => {
       const m = model();

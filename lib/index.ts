@@ -17,6 +17,8 @@ export {
   type LogisticRegressionOptions,
 } from './layers';
 export { LeNet5, type LeNet5Options, type LeNet5Config } from './lenet5';
+export { type Classifier, type ImageInput, type Prediction, type Evaluation, type InferenceOptions } from './inference';
+export { type Checkpoint } from './checkpoint';
 export { SGD, type Optimizer, type SGDOptimizerOptions } from './optimizer';
 export {
   SGDTrainer,

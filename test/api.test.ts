@@ -9,12 +9,16 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { type Backend, createBackend } from '../lib/backend';
 import { type Dataset, loadMnist } from '../lib/data';
+import { lenet5ParameterShapes, readCheckpoint } from '../lib/checkpoint';
+import { type Classifier, evaluate as evaluateWith, predict as predictWith } from '../lib/inference';
+import { LogisticRegression } from '../lib/layers';
 import { LeNet5, type Prediction } from '../lib/lenet5';
 import { type MnistHost, loadMnistFiles } from '../lib/mnist';
 import { CheckpointError, type NamedTensor, encodeSafetensors, loadSafetensors } from '../lib/safetensors';
 import { SGDTrainer } from '../lib/trainer';
 import { describeEachBackend } from './backends';
 import { expectError, rejection, tmpDir, tolerateForeignTypedArrays } from './integration-helpers';
+import { TestRandom, assertClose, logitsRef, softmaxRef } from './reference';
 
 const PIXELS = 784;
 const tmp = tmpDir('api');
@@ -121,6 +125,16 @@ describe('checkpoints', () => {
     expect(bytes(await m2.arena.values.read()).equals(bytes(values))).toBe(true);
     m.dispose();
     m2.dispose();
+  });
+
+  test('readCheckpoint (lib/checkpoint.ts): the architecture and every value in params() order, with no backend involved', async () => {
+    const { config, values } = await readCheckpoint(SMALL_CKPT);
+    expect(config).toEqual({ nkerns: [4, 6], hidden: 32, imageSize: 28, classes: 10, seed: 5 });
+    expect(Object.keys(lenet5ParameterShapes(config))).toEqual(['layer0.W', 'layer0.b', 'layer1.W', 'layer1.b', 'layer2.W', 'layer2.b', 'layer3.W', 'layer3.b']);
+    const m = await LeNet5.load(SMALL_CKPT, { backend });
+    expect(values).toHaveLength(m.parameterCount);
+    expect(bytes(await m.arena.values.read()).equals(bytes(values))).toBe(true);
+    m.dispose();
   });
 
   describe('bad checkpoints reject with a CheckpointError and allocate nothing', () => {
@@ -305,6 +319,43 @@ describeEachBackend('inference', (getBackend, name) => {
     lt.dispose();
     expect(Math.abs(ev2.errors - ev.errors)).toBeLessThanOrEqual(nearTies);
     expect(ev2.cost).toBeCloseTo(ev.cost, 4);
+  });
+
+  test('predict and evaluate (lib/inference.ts) take any Classifier: a softmax regression over the pixels, against float64', async () => {
+    const backend = getBackend();
+    const rnd = new TestRandom(8);
+    const layer = new LogisticRegression({ backend, nIn: PIXELS, nOut: 10 });
+    const w = rnd.uniform(PIXELS * 10, -0.05, 0.05);
+    const b = rnd.uniform(10, -0.5, 0.5);
+    layer.W.value.write(w);
+    layer.b.value.write(b);
+    const softmaxRegression: Classifier = {
+      backend,
+      config: { imageSize: 28, classes: 10 },
+      inputShape: (n) => [n, 1, 28, 28],
+      checkImages: (images) => {
+        if (images.shape.length !== 4) throw new Error('softmax regression: images must be [N,1,28,28]');
+      },
+      forward: (images, labels, stats) => {
+        const flat = images.reshape([images.shape[0], PIXELS]);
+        const probs = layer.forward(flat, labels, stats);
+        flat.dispose(); // the queued ops keep its storage alive
+        return probs;
+      },
+    };
+    const n = 7;
+    const x = f32(n);
+    const probs = softmaxRef(logitsRef(x, n, PIXELS, w, b, 10), n, 10);
+    const p = await predictWith(softmaxRegression, u8(n), { batchSize: 3 });
+    expect(p.count).toBe(n);
+    assertClose(p.probabilities, probs, { atol: 1e-6, rtol: 1e-5 }, 'softmax regression probabilities');
+    const labels = Array.from(host.test.labels.subarray(0, n));
+    const ev = await evaluateWith(softmaxRegression, x, labels, { batchSize: 4 });
+    let nll = 0;
+    for (let i = 0; i < n; i++) nll -= Math.log(probs[i * 10 + labels[i]]);
+    expect(ev.cost).toBeCloseTo(nll / n, 5);
+    expect(ev.errors).toBe(labels.filter((l, i) => p.labels[i] !== l).length);
+    layer.dispose();
   });
 
   test('bad inputs are rejected with exact messages and leak nothing', async () => {

@@ -77,6 +77,7 @@ async function ours() {
   const batches = Math.floor(data.train.count / batch);
   const stats = backend.zeros([2]);
   const evalStats = backend.zeros([2]);
+  const sgd = new L.SGD(model.params(), { learningRate: 0.1 }); // the tutorial's plain SGD: one axpy a step
   const rows = [];
   let profile;
   const loop = monitorEventLoopDelay({ resolution: 1 });
@@ -91,7 +92,7 @@ async function ours() {
     for (let i = 0; i < batches; i++) {
       const x = data.train.images.slice(i * batch, batch);
       const y = data.train.labels.slice(i * batch, batch);
-      model.trainStep(x, y, 0.1, stats);
+      L.trainStep(model, sgd, x, y, stats);
       x.dispose();
       y.dispose();
       inflight.push(backend.sync());
@@ -121,6 +122,7 @@ async function ours() {
   t0 = performance.now();
   for (let i = 0; i < one; i++) await model.predict(images.subarray(i * 784, (i + 1) * 784));
   const infer1 = one / ((performance.now() - t0) / 1000);
+  sgd.dispose();
   model.dispose();
   data.dispose();
   stats.dispose();

@@ -2,11 +2,10 @@
  * `LeNet5`: the tutorial's network — two `LeNetConvPoolLayer`s, a `HiddenLayer` and a
  * `LogisticRegression` — with its parameters, forward and backward passes, on any backend.
  *
- * Only the model lives here (and, until its callers move to lib/optimizer.ts, `trainStep`). The
- * update rule is the optimizer's (lib/optimizer.ts, driven by lib/trainer.ts), the batching of
- * inference is lib/inference.ts and the checkpoint format lib/checkpoint.ts; `predict`,
- * `evaluate`, `save` and `LeNet5.load` are one-line delegates kept so that the model's API reads
- * as before.
+ * Only the model lives here. The update rule is the optimizer's (lib/optimizer.ts, driven by
+ * lib/trainer.ts), the batching of inference is lib/inference.ts and the checkpoint format
+ * lib/checkpoint.ts; `predict`, `evaluate`, `save` and `LeNet5.load` are one-line delegates kept
+ * so that the model's API reads as before.
  */
 import type { Backend } from './backend';
 import { readCheckpoint, saveCheckpoint } from './checkpoint';
@@ -119,20 +118,6 @@ export class LeNet5 implements TrainableModel, Classifier {
     const h1 = this.layer1.forward(h0);
     const h2 = this.layer2.forward(h1);
     return this.layer3.forward(h2, labels, stats);
-  }
-
-  /**
-   * One SGD step on a minibatch: forward, backward (all gradients into the gradient buffer), then
-   * values -= learningRate * gradients as one axpy. Adds the batch's summed cost and errors to
-   * stats when given. Everything is queued on the backend; nothing is read back.
-   */
-  trainStep(images: Tensor, labels: Tensor, learningRate: number, stats: Tensor | null = null): void {
-    if (!Number.isFinite(learningRate) || learningRate <= 0) {
-      throw new RangeError(`trainStep: learningRate must be a positive number, got ${learningRate}`);
-    }
-    this.forward(images, labels, stats);
-    this.backward(labels);
-    this.backend.axpy(-learningRate, this.arena.grads, this.arena.values);
   }
 
   /** Back-propagates the mean NLL of `labels` through the last forward pass into every gradient. */

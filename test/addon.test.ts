@@ -10,6 +10,8 @@ import { Worker } from 'worker_threads';
 import { createBackend, cudaAvailable } from '../lib/backend';
 import { loadAddon } from '../lib/addon';
 import { LeNet5 } from '../lib/lenet5';
+import { SGD } from '../lib/optimizer';
+import { trainStep } from '../lib/trainer';
 import { ROOT, ensureCompiledLib, expectError, rejection, runNode, thrown, tmpDir } from './integration-helpers';
 
 const INDEX_JS = path.join(ROOT, 'lib', 'index.js');
@@ -128,7 +130,7 @@ describe('the loader', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-/** Code run in a Worker and, for the reference, in this thread: one trainStep, then a forward. */
+/** Code run in a Worker and, for the reference, in this thread: one training step, then a forward. */
 const WORKER_CODE = `
 const { parentPort, workerData } = require('worker_threads');
 const L = require(workerData.index);
@@ -138,10 +140,11 @@ const L = require(workerData.index);
   const pixels = new Float32Array(8 * 784).map((_, i) => ((i * 37) % 101) / 100);
   const x = backend.tensor(model.inputShape(8), pixels);
   const y = backend.tensor([8], Float32Array.from([0, 1, 2, 3, 4, 5, 6, 7]));
-  model.trainStep(x, y, 0.1);
+  const sgd = new L.SGD(model.params(), { learningRate: 0.1 });
+  L.trainStep(model, sgd, x, y);
   const probs = await model.forward(x).read();
   const params = await model.arena.values.read();
-  model.dispose(); x.dispose(); y.dispose();
+  model.dispose(); sgd.dispose(); x.dispose(); y.dispose();
   await backend.sync();
   const live = backend.counters().liveBuffers;
   backend.dispose();
@@ -156,10 +159,12 @@ describe('worker_threads', () => {
     const pixels = new Float32Array(8 * 784).map((_, i) => ((i * 37) % 101) / 100);
     const x = backend.tensor(model.inputShape(8), pixels);
     const y = backend.tensor([8], Float32Array.from([0, 1, 2, 3, 4, 5, 6, 7]));
-    model.trainStep(x, y, 0.1);
+    const sgd = new SGD(model.params(), { learningRate: 0.1 });
+    trainStep(model, sgd, x, y);
     const probs = await model.forward(x).read();
     const params = await model.arena.values.read();
     model.dispose();
+    sgd.dispose();
     x.dispose();
     y.dispose();
     await backend.sync();
@@ -214,7 +219,7 @@ describe('worker_threads', () => {
   // NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS, or guard WaitWorker::OnOK/OnError (e.g. skip settling
   // when the environment is shutting down). Run in a child process so that the abort cannot kill
   // jest; 10 workers make the race (4 in 5 per worker here) all but certain to show.
-  test('terminating Workers that have trainSteps queued and a sync() pending does not crash the process', async () => {
+  test('terminating Workers that have training steps queued and a sync() pending does not crash the process', async () => {
     const script = `
       const { Worker } = require('worker_threads');
       const L = require(${JSON.stringify(INDEX_JS)});
@@ -225,7 +230,8 @@ describe('worker_threads', () => {
         const model = new L.LeNet5({ backend, nkerns: [4, 6], hidden: 32 });
         const x = backend.tensor(model.inputShape(16), new Float32Array(16 * 784).fill(0.5));
         const y = backend.tensor([16], new Float32Array(16).fill(3));
-        for (let i = 0; i < 50; i++) model.trainStep(x, y, 0.01);
+        const sgd = new L.SGD(model.params(), { learningRate: 0.01 });
+        for (let i = 0; i < 50; i++) L.trainStep(model, sgd, x, y);
         parentPort.postMessage({ pending: backend.native.pending() });
         backend.sync().then(() => parentPort.postMessage({ done: true }));
       \`;

@@ -15,7 +15,8 @@ import { LogisticRegression } from '../lib/layers';
 import { LeNet5, type Prediction } from '../lib/lenet5';
 import { type MnistHost, loadMnistFiles } from '../lib/mnist';
 import { CheckpointError, type NamedTensor, encodeSafetensors, loadSafetensors } from '../lib/safetensors';
-import { SGDTrainer } from '../lib/trainer';
+import { SGD } from '../lib/optimizer';
+import { SGDTrainer, trainStep } from '../lib/trainer';
 import { describeEachBackend } from './backends';
 import { expectError, rejection, tmpDir, tolerateForeignTypedArrays } from './integration-helpers';
 import { TestRandom, assertClose, logitsRef, softmaxRef } from './reference';
@@ -36,13 +37,15 @@ const bytes = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLen
 /** Trains `model` for `steps` minibatches of 100 of the first training images (host arrays). */
 async function quickTrain(model: LeNet5, steps: number): Promise<void> {
   const backend = model.backend;
+  const sgd = new SGD(model.params(), { learningRate: 0.1 });
   for (let s = 0; s < steps; s++) {
     const x = backend.tensor(model.inputShape(100), host.train.images.subarray(s * 100 * PIXELS, (s + 1) * 100 * PIXELS), 1 / 255);
     const y = backend.tensor([100], Float32Array.from(host.train.labels.subarray(s * 100, (s + 1) * 100)));
-    model.trainStep(x, y, 0.1);
+    trainStep(model, sgd, x, y);
     x.dispose();
     y.dispose();
   }
+  sgd.dispose();
   await backend.sync();
 }
 

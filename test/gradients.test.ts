@@ -18,8 +18,10 @@
 import type { Backend } from '../lib/backend';
 import { HiddenLayer, LeNetConvPoolLayer, LogisticRegression } from '../lib/layers';
 import { LeNet5 } from '../lib/lenet5';
+import { SGD } from '../lib/optimizer';
 import { RandomState } from '../lib/rng';
 import type { Tensor } from '../lib/tensor';
+import { trainStep } from '../lib/trainer';
 import { describeEachBackend } from './backends';
 import * as R from './reference';
 
@@ -188,7 +190,7 @@ describeEachBackend('gradients', (getBackend) => {
       }
     });
 
-    test('trainStep = forward + backward + (values -= learningRate * grads), and reports the batch cost', async () => {
+    test('trainStep with SGD = forward + backward + (values -= learningRate * grads), and reports the batch cost', async () => {
       const be = getBackend();
       const rnd = new R.TestRandom(304);
       const net = makeNet(be, rnd);
@@ -200,7 +202,9 @@ describeEachBackend('gradients', (getBackend) => {
       net.backward(labels);
       const grads = await net.arena.grads.read();
       const lr = 0.1;
-      net.trainStep(images, labels, lr, stats);
+      const sgd = new SGD(net.params(), { learningRate: lr });
+      trainStep(net, sgd, images, labels, stats);
+      sgd.dispose();
       const after = await net.arena.values.read();
       const expected = Float64Array.from(before, (v, i) => v - Math.fround(lr) * grads[i]);
       R.assertClose(after, expected, { atol: 1e-7, rtol: 2 * R.EPS32 }, 'values after one SGD step');

@@ -7,8 +7,10 @@
 import type { Backend } from '../lib/backend';
 import { HiddenLayer, LeNetConvPoolLayer, LogisticRegression, ParameterArena } from '../lib/layers';
 import { LeNet5 } from '../lib/lenet5';
+import { SGD } from '../lib/optimizer';
 import { RandomState } from '../lib/rng';
 import type { Tensor } from '../lib/tensor';
+import { trainStep } from '../lib/trainer';
 import { describeEachBackend } from './backends';
 import { TestRandom } from './reference';
 
@@ -43,6 +45,7 @@ describeEachBackend('memory', (getBackend) => {
     const images = be.tensor([8, 1, 28, 28], rnd.uniform(8 * 28 * 28, 0, 1));
     const labels = be.tensor([8], rnd.labels(8, 10));
     const stats = be.zeros([2]);
+    const sgd = new SGD(net.params(), { learningRate: 0.05, momentum: 0.9 }); // its velocity is freed too
     const views: Tensor[] = [];
     // batch sizes 2, 3, 4, 5: more sizes than the layers' buffer caches keep (3), so old
     // activation buffers are evicted and freed along the way
@@ -52,7 +55,7 @@ describeEachBackend('memory', (getBackend) => {
       const x = images.slice(start, n);
       const y = labels.slice(start, n);
       views.push(x, y);
-      net.trainStep(x, y, 0.05, stats);
+      trainStep(net, sgd, x, y, stats);
     }
     const probs = net.forward(images, labels, stats);
     const p = await probs.read();
@@ -63,6 +66,7 @@ describeEachBackend('memory', (getBackend) => {
     expect((await live(be)).liveBuffers).toBeGreaterThan(3);
 
     net.dispose();
+    sgd.dispose();
     for (const v of views) v.dispose();
     images.dispose();
     labels.dispose();

@@ -19,7 +19,9 @@ import { Backend, createBackend, cudaAvailable } from '../lib/backend';
 import { uploadMnist } from '../lib/data';
 import { LeNet5 } from '../lib/lenet5';
 import { loadMnistFiles } from '../lib/mnist';
+import { SGD } from '../lib/optimizer';
 import type { Tensor } from '../lib/tensor';
+import { trainStep } from '../lib/trainer';
 import * as R from './reference';
 
 const { EPS32, sizeOf } = R;
@@ -138,17 +140,19 @@ describeCuda(title, () => {
       const data = uploadMnist(backend, host, limit);
       const model = new LeNet5({ backend });
       const stats = backend.zeros([2]);
+      const sgd = new SGD(model.params(), { learningRate: 0.1 });
       const costs: number[] = [];
       for (let i = 0; i < steps; i++) {
         backend.fill(stats, 0);
         const x = data.train.images.slice(i * 500, 500);
         const y = data.train.labels.slice(i * 500, 500);
-        model.trainStep(x, y, 0.1, stats);
+        trainStep(model, sgd, x, y, stats);
         x.dispose();
         y.dispose();
         costs.push((await stats.read())[0] / 500);
       }
       const params = await model.arena.values.read();
+      sgd.dispose();
       model.dispose();
       data.dispose();
       stats.dispose();

@@ -2,7 +2,8 @@
  * The trainer: `PatienceTracker` against an independent re-implementation of the Theano tutorial's
  * early-stopping loop, `SGDTrainer` on real MNIST data with short schedules (callbacks, result,
  * best-weights restore, early stopping, the weights trajectory against a hand-written loop of
- * `trainStep`s), one short real run that must learn, determinism, and argument errors.
+ * `trainStep`s with plain SGD, and with momentum and weight decay), one short real run that must
+ * learn, determinism, and argument errors.
  *
  * Cost (CPU): the bookkeeping tests use a small LeNet5 (nkerns [4,6], hidden 32: the schedule
  * logic does not depend on the architecture, and it is ~7x cheaper); the real run uses the
@@ -328,7 +329,7 @@ function checkAgainstTutorial(rec: Recorded, schedule: Schedule): Trace {
 describe('SGDTrainer on 2000 MNIST images, batch 100 (20 minibatches an epoch)', () => {
   let backend: Backend;
   let data: Dataset;
-  /** Parameters of SMALL after i plain trainStep()s over the minibatches in order (index 0: initial). */
+  /** Parameters of SMALL after i plain-SGD trainStep()s over the minibatches in order (index 0: initial). */
   let trajectory: Float32Array[];
   const LR = 0.1;
 
@@ -339,16 +340,18 @@ describe('SGDTrainer on 2000 MNIST images, batch 100 (20 minibatches an epoch)',
     // Evaluations in between must not change the weights, so the trainer's weights after i
     // iterations equal these bit for bit (CPU, same thread count).
     const model = new LeNet5({ backend, ...SMALL });
+    const sgd = new SGD(model.params(), { learningRate: LR });
     trajectory = [await model.arena.values.read()];
     for (let it = 0; it < 40; it++) {
       const mb = it % 20;
       const x = data.train.images.slice(mb * 100, 100);
       const y = data.train.labels.slice(mb * 100, 100);
-      model.trainStep(x, y, LR);
+      trainStep(model, sgd, x, y);
       x.dispose();
       y.dispose();
       trajectory.push(await model.arena.values.read());
     }
+    sgd.dispose();
     model.dispose();
   });
 
@@ -458,13 +461,15 @@ describe('SGDTrainer on 2000 MNIST images, batch 100 (20 minibatches an epoch)',
     // then frozen by a learning rate of 1e-30 (w - 1e-30 g rounds back to w in float32), and a
     // validation set labelled with its own predictions except for 9 images: exactly 9 errors in 1000.
     const model = new LeNet5({ backend, ...SMALL });
+    const sgd = new SGD(model.params(), { learningRate: LR });
     for (let mb = 0; mb < 10; mb++) {
       const x = data.train.images.slice(mb * 100, 100);
       const y = data.train.labels.slice(mb * 100, 100);
-      model.trainStep(x, y, LR);
+      trainStep(model, sgd, x, y);
       x.dispose();
       y.dispose();
     }
+    sgd.dispose();
     const images = new Float32Array(await data.validation.images.read()); // this realm's Float32Array (api.test.ts)
     const predicted = (await model.predict(images)).labels;
     const labels = Float32Array.from(predicted);

@@ -9,21 +9,20 @@
 import { promises as fsp } from 'fs';
 import type { LeNet5, LeNet5Config } from './lenet5';
 import { CheckpointError, type NamedTensor, decodeSafetensors, saveSafetensors } from './safetensors';
+import { LENET5_FILTER, lenet5FeatureSide } from './shapes';
 
 /** The `format` entry of a LeNet5 checkpoint's `__metadata__`. */
 export const CHECKPOINT_FORMAT = 'lenet-cudnn/LeNet5';
 
-// The tutorial's 5x5 filters, as LeNet5 builds its two conv layers.
-const FILTER = 5;
 
 /** Tensor names and shapes of a LeNet5's parameters, as saved in checkpoints (the tutorial's names). */
 export function lenet5ParameterShapes(config: Omit<LeNet5Config, 'seed'>): Record<string, number[]> {
   const [k0, k1] = config.nkerns;
-  const side2 = Math.floor((Math.floor((config.imageSize - FILTER + 1) / 2) - FILTER + 1) / 2);
+  const side2 = lenet5FeatureSide(config.imageSize);
   return {
-    'layer0.W': [k0, 1, FILTER, FILTER],
+    'layer0.W': [k0, 1, LENET5_FILTER, LENET5_FILTER],
     'layer0.b': [k0],
-    'layer1.W': [k1, k0, FILTER, FILTER],
+    'layer1.W': [k1, k0, LENET5_FILTER, LENET5_FILTER],
     'layer1.b': [k1],
     'layer2.W': [k1 * side2 * side2, config.hidden],
     'layer2.b': [config.hidden],

@@ -12,7 +12,8 @@ import { readCheckpoint, saveCheckpoint } from './checkpoint';
 import { type Classifier, type Evaluation, type ImageInput, type InferenceOptions, type Prediction, evaluate, predict } from './inference';
 import { HiddenLayer, LeNetConvPoolLayer, LogisticRegression, type Parameter, ParameterArena } from './layers';
 import { RandomState } from './rng';
-import { ShapeError, Tensor, shapeText } from './tensor';
+import { LENET5_FILTER, checkImageBatch, lenet5FeatureSide } from './shapes';
+import type { Tensor } from './tensor';
 import type { TrainableModel } from './trainer';
 
 // Moved to lib/inference.ts and lib/checkpoint.ts; re-exported for code that imports them from here.
@@ -43,8 +44,6 @@ export interface LeNet5Config {
   seed: number;
 }
 
-// The tutorial's 5x5 filters (lenet5ParameterShapes in lib/checkpoint.ts names the same shapes).
-const FILTER = 5;
 
 /**
  * LeNet5 as in the Theano tutorial:
@@ -77,16 +76,15 @@ export class LeNet5 implements TrainableModel, Classifier {
     for (const [name, v] of [['hidden', hidden], ['imageSize', imageSize], ['classes', classes]] as const) {
       if (!Number.isInteger(v) || v < 1) throw new RangeError(`LeNet5: ${name} must be a positive integer, got ${v}`);
     }
-    const side1 = Math.floor((imageSize - FILTER + 1) / 2);
-    const side2 = Math.floor((side1 - FILTER + 1) / 2);
+    const side2 = lenet5FeatureSide(imageSize);
     if (side2 < 1) throw new RangeError(`LeNet5: imageSize ${imageSize} is too small for two 5x5 conv + 2x2 pool layers (needs at least 16)`);
     this.backend = backend;
     this.config = { nkerns: [nkerns[0], nkerns[1]], hidden, imageSize, classes, seed };
     const rng = new RandomState(seed);
     this.arena = new ParameterArena(backend);
     const arena = this.arena;
-    this.layer0 = new LeNetConvPoolLayer({ backend, rng, arena, name: 'layer0', inputChannels: 1, filters: nkerns[0], filterSize: FILTER });
-    this.layer1 = new LeNetConvPoolLayer({ backend, rng, arena, name: 'layer1', inputChannels: nkerns[0], filters: nkerns[1], filterSize: FILTER });
+    this.layer0 = new LeNetConvPoolLayer({ backend, rng, arena, name: 'layer0', inputChannels: 1, filters: nkerns[0], filterSize: LENET5_FILTER });
+    this.layer1 = new LeNetConvPoolLayer({ backend, rng, arena, name: 'layer1', inputChannels: nkerns[0], filters: nkerns[1], filterSize: LENET5_FILTER });
     this.layer2 = new HiddenLayer({ backend, rng, arena, name: 'layer2', nIn: nkerns[1] * side2 * side2, nOut: hidden });
     this.layer3 = new LogisticRegression({ backend, arena, name: 'layer3', nIn: hidden, nOut: classes });
     arena.build();
@@ -173,11 +171,6 @@ export class LeNet5 implements TrainableModel, Classifier {
 
   /** Throws unless `images` is a Tensor [N,1,imageSize,imageSize] with N >= 1. */
   checkImages(images: Tensor): void {
-    if (!(images instanceof Tensor)) throw new TypeError('LeNet5: images must be a Tensor');
-    const s = this.config.imageSize;
-    const [n, c, h, w] = images.shape;
-    if (images.shape.length !== 4 || c !== 1 || h !== s || w !== s || n < 1) {
-      throw new ShapeError(`LeNet5: images must have shape [N,1,${s},${s}] with N >= 1, got ${shapeText(images.shape)}`);
-    }
+    checkImageBatch('LeNet5', images, this.config.imageSize);
   }
 }

@@ -144,6 +144,14 @@ export function checkClasses(op: string, name: string, t: Tensor, labels: Tensor
 
 // ---- layers and the model ----
 
+/** The tutorial's filter side: both conv layers of LeNet5 use 5x5 filters. */
+export const LENET5_FILTER = 5;
+
+/** The side of LeNet5's last feature maps (the hidden layer's input is nkerns[1] of them): 4 for 28. */
+export function lenet5FeatureSide(imageSize: number): number {
+  return convPoolOutputSide(convPoolOutputSide(imageSize, LENET5_FILTER), LENET5_FILTER);
+}
+
 /**
  * The output shape of a LeNetConvPoolLayer with `filters` k x k filters over `inputChannels`
  * maps, for an input [N,C,H,W].

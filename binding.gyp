@@ -15,6 +15,7 @@
         "native/device.cc",
         "native/cpu/cpu_device.cc",
         "native/cpu/gemm.cc",
+        "native/cpu/gemm_kernels.cc",
         "native/cpu/kernels.cc",
         "native/cpu/thread_pool.cc",
         "native/cuda/cuda_device.cc",

@@ -4,8 +4,10 @@
  *
  *   node bench/cpu.js [--epochs 5] [--threads N] [--no-torch] [--no-tfjs] [--out bench/results/cpu.md]
  *
+ * 0. GEMM GFLOP/s on each LeNet5 GEMM shape and on 1024^3, one thread: the built-in GEMM (every
+ *    micro-kernel this CPU runs) against OpenBLAS (when the build has it); bench/gemm.js.
  * 1. The machine's SGEMM ceiling through the GEMM our CPU backend uses (2048^3, all threads).
- * 2. Our training: the tutorial's LeNet5 (batch 500, lr 0.1, seed 23455) on MNIST, epoch by epoch:
+ * 2. Our training, on the default (built-in) GEMM and, when the build has it, on OpenBLAS: the tutorial's LeNet5 (batch 500, lr 0.1, seed 23455) on MNIST, epoch by epoch:
  *    the training pass (100 minibatches) and the validation pass (10000 images) timed apart;
  *    median over the epochs after the first (warm-up); achieved GFLOP/s at 13.2 MFLOP per
  *    training sample and 4.6 MFLOP per validation sample; a per-op breakdown of one epoch; the
@@ -24,6 +26,7 @@ const { spawnSync } = require('child_process');
 const { monitorEventLoopDelay } = require('perf_hooks');
 const { parseArgs } = require('util');
 const L = require('..');
+const gemmBench = require('./gemm');
 
 const TRAIN_MFLOP = 13.2;
 const VALID_MFLOP = 4.6;
@@ -65,12 +68,13 @@ async function gemmCeiling(backend, n = 2048) {
   return (2 * n * n * n) / s / 1e9;
 }
 
-async function ours() {
-  const backend = L.createBackend({ device: 'cpu', threads });
-  const info = L.loadAddon().buildInfo();
+// Our training (and, with `full`, the GEMM ceiling, the profile and inference) on one GEMM.
+async function ours(gemmOptions, full) {
+  const backend = L.createBackend({ device: 'cpu', threads, ...gemmOptions });
   log(`ours: ${backend.describe()}`);
-  const ceiling = await gemmCeiling(backend);
-  log(`SGEMM ceiling (2048^3 through the backend): ${ceiling.toFixed(1)} GFLOP/s`);
+  const gemmName = backend.describe().replace(/^.*GEMM: /, '');
+  const ceiling = full ? await gemmCeiling(backend) : NaN;
+  if (full) log(`SGEMM ceiling (2048^3 through the backend): ${ceiling.toFixed(1)} GFLOP/s`);
   const data = await L.loadMnist({ backend });
   const model = new L.LeNet5({ backend });
   const batch = 500;
@@ -82,7 +86,7 @@ async function ours() {
   let profile;
   const loop = monitorEventLoopDelay({ resolution: 1 });
   for (let epoch = 1; epoch <= epochs; epoch++) {
-    if (epoch === 2) {
+    if (epoch === 2 && full) {
       backend.native.setProfiling(true);
       loop.enable();
     }
@@ -103,25 +107,29 @@ async function ours() {
     const v = await L.evaluateSplit(model, data.validation, batch, evalStats);
     const t2 = performance.now();
     const [cost] = await stats.read();
-    if (epoch === 2) {
+    if (epoch === 2 && full) {
       loop.disable();
       profile = backend.native.profile();
       backend.native.setProfiling(false);
     }
     rows.push({ epoch, train_s: (t1 - t0) / 1000, val_s: (t2 - t1) / 1000, val_error_pct: v.errorPercent, train_cost: cost / (batches * batch) });
-    log(`ours epoch ${epoch}: train ${((t1 - t0) / 1000).toFixed(2)} s, validation ${((t2 - t1) / 1000).toFixed(2)} s, validation error ${v.errorPercent.toFixed(2)} %`);
+    log(`ours (${gemmOptions.gemm}) epoch ${epoch}: train ${((t1 - t0) / 1000).toFixed(2)} s, validation ${((t2 - t1) / 1000).toFixed(2)} s, validation error ${v.errorPercent.toFixed(2)} %`);
   }
   // Inference on the 10000 test images.
-  const host = L.loadMnistFiles();
-  const images = host.test.images;
-  await model.predict(images.subarray(0, 500 * 784));
-  let t0 = performance.now();
-  await model.predict(images, { batchSize: 500 });
-  const infer500 = 10000 / ((performance.now() - t0) / 1000);
-  const one = 2000;
-  t0 = performance.now();
-  for (let i = 0; i < one; i++) await model.predict(images.subarray(i * 784, (i + 1) * 784));
-  const infer1 = one / ((performance.now() - t0) / 1000);
+  let infer500 = NaN;
+  let infer1 = NaN;
+  if (full) {
+    const host = L.loadMnistFiles();
+    const images = host.test.images;
+    await model.predict(images.subarray(0, 500 * 784));
+    let t0 = performance.now();
+    await model.predict(images, { batchSize: 500 });
+    infer500 = 10000 / ((performance.now() - t0) / 1000);
+    const one = 2000;
+    t0 = performance.now();
+    for (let i = 0; i < one; i++) await model.predict(images.subarray(i * 784, (i + 1) * 784));
+    infer1 = one / ((performance.now() - t0) / 1000);
+  }
   sgd.dispose();
   model.dispose();
   data.dispose();
@@ -135,7 +143,7 @@ async function ours() {
     profile,
     loop: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
     infer: { batch500_img_s: infer500, batch1_img_s: infer1 },
-    gemm: info.defaultGemm,
+    gemm: gemmName,
     maxRssMiB: process.resourceUsage().maxRSS / 1024,
   };
 }
@@ -181,10 +189,15 @@ function epochFigures(rows) {
 }
 
 (async () => {
-  const us = await ours();
+  const info = L.loadAddon().buildInfo();
+  log('GEMM shapes, one thread: built-in kernels and OpenBLAS');
+  const gemms = gemmBench.gemmTable(1);
+  const us = await ours({ gemm: 'builtin' }, true);
+  const blas = info.openblas ? await ours({ gemm: 'openblas' }, false) : null;
   const pt = torch();
   const tj = tfjs();
   const o = epochFigures(us.rows);
+  const ob = blas ? epochFigures(blas.rows) : undefined;
   const t = pt.epochs ? epochFigures(pt.epochs) : undefined;
   const cpuModel = os.cpus()[0]?.model ?? 'unknown CPU';
   const lines = [];
@@ -193,30 +206,37 @@ function epochFigures(rows) {
   say();
   say(`- Date: ${new Date().toISOString().slice(0, 10)}`);
   say(`- Machine: ${cpuModel}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; ${threads} threads for both sides`);
-  say(`- Ours: lenet-cudnn ${require('../package.json').version}, Node.js ${process.version}, GEMM: ${us.gemm}`);
+  say(`- Ours: lenet-cudnn ${require('../package.json').version}, Node.js ${process.version}; default GEMM: ${us.gemm}${blas ? `; also trained on ${blas.gemm}` : ' (this build has no OpenBLAS)'}`);
   say(pt.skipped ? `- PyTorch: ${pt.skipped}` : `- PyTorch: ${pt.version} (Debian ${pt.deb_version ?? '?'}), BLAS: ${pt.blas?.openblas ?? pt.blas?.build} (${(pt.blas?.mapped ?? []).join(', ')}), oneDNN ${pt.mkldnn ? 'on' : 'off'}`);
   say(tj.skipped ? `- TensorFlow.js: ${tj.skipped}` : `- TensorFlow.js: ${tj.version} WASM backend, SIMD ${tj.simd ? 'on' : 'off'}, ${tj.threads} thread(s)`);
   say(`- Epochs: ${epochs} each, medians over epochs 2..${epochs} (epoch 1 is a warm-up)`);
   say();
+  say(`## GEMM (one thread, the shapes a LeNet5 training step issues per call)`);
+  say();
+  say(gemmBench.markdown(gemms, 1));
   say(`## Training (batch 500, lr 0.1, seed 23455; 50000 training + 10000 validation images per epoch)`);
   say();
-  say(`| | training pass (s) | validation pass (s) | epoch (s) | GFLOP/s |`);
-  say(`| --- | ---: | ---: | ---: | ---: |`);
-  say(`| ours | ${fmt(o.train)} | ${fmt(o.val)} | ${fmt(o.epoch)} | ${fmt(o.gflops, 1)} |`);
-  if (t) say(`| PyTorch | ${fmt(t.train)} | ${fmt(t.val)} | ${fmt(t.epoch)} | ${fmt(t.gflops, 1)} |`);
+  say(`| | ms per training step | training pass (s) | validation pass (s) | epoch (s) | GFLOP/s |`);
+  say(`| --- | ---: | ---: | ---: | ---: | ---: |`);
+  const steps = 50000 / 500;
+  say(`| ours, built-in GEMM (the default) | ${fmt((1000 * o.train) / steps, 1)} | ${fmt(o.train)} | ${fmt(o.val)} | ${fmt(o.epoch)} | ${fmt(o.gflops, 1)} |`);
+  if (ob) say(`| ours, OpenBLAS | ${fmt((1000 * ob.train) / steps, 1)} | ${fmt(ob.train)} | ${fmt(ob.val)} | ${fmt(ob.epoch)} | ${fmt(ob.gflops, 1)} |`);
+  if (t) say(`| PyTorch | ${fmt((1000 * t.train) / steps, 1)} | ${fmt(t.train)} | ${fmt(t.val)} | ${fmt(t.epoch)} | ${fmt(t.gflops, 1)} |`);
   say();
-  if (t) say(`**Ours / PyTorch, epoch time: ${fmt(o.epoch / t.epoch, 3)}** (training pass ${fmt(o.train / t.train, 3)}, validation pass ${fmt(o.val / t.val, 3)}); target <= 0.5.`);
+  if (ob) say(`**Built-in / OpenBLAS, epoch time: ${fmt(o.epoch / ob.epoch, 3)}** (target <= 1.0).`);
+  if (t) say(`**Ours (default GEMM) / PyTorch, epoch time: ${fmt(o.epoch / t.epoch, 3)}** (training pass ${fmt(o.train / t.train, 3)}, validation pass ${fmt(o.val / t.val, 3)}); target <= 0.35.${ob ? ` OpenBLAS / PyTorch: ${fmt(ob.epoch / t.epoch, 3)}.` : ''}`);
   say();
   say(`SGEMM ceiling (2048^3 through our CPU backend's GEMM, ${threads} threads): ${fmt(us.ceiling, 1)} GFLOP/s; our training reaches ${fmt((100 * o.gflops) / us.ceiling, 1)} % of it.`);
   say(`Peak resident memory of our run: ${fmt(us.maxRssMiB, 0)} MiB. Event loop delay while training (epoch 2): p50 ${fmt(us.loop.p50)} ms, p99 ${fmt(us.loop.p99)} ms, max ${fmt(us.loop.max)} ms.`);
   say();
   say(`### Validation error after each epoch (same model, initial weights and minibatch order)`);
   say();
-  say(`| epoch | ours (%) | PyTorch (%) | ours: train s / validation s | PyTorch: train s / validation s |`);
-  say(`| ---: | ---: | ---: | ---: | ---: |`);
+  say(`| epoch | ours (%) | ours, OpenBLAS (%) | PyTorch (%) | ours: train s / validation s | OpenBLAS: train s / validation s | PyTorch: train s / validation s |`);
+  say(`| ---: | ---: | ---: | ---: | ---: | ---: | ---: |`);
   us.rows.forEach((r, i) => {
     const p = pt.epochs?.[i];
-    say(`| ${r.epoch} | ${fmt(r.val_error_pct)} | ${p ? fmt(p.val_error_pct) : 'n/a'} | ${fmt(r.train_s)} / ${fmt(r.val_s)} | ${p ? `${fmt(p.train_s)} / ${fmt(p.val_s)}` : 'n/a'} |`);
+    const b = blas?.rows[i];
+    say(`| ${r.epoch} | ${fmt(r.val_error_pct)} | ${b ? fmt(b.val_error_pct) : 'n/a'} | ${p ? fmt(p.val_error_pct) : 'n/a'} | ${fmt(r.train_s)} / ${fmt(r.val_s)} | ${b ? `${fmt(b.train_s)} / ${fmt(b.val_s)}` : 'n/a'} | ${p ? `${fmt(p.train_s)} / ${fmt(p.val_s)}` : 'n/a'} |`);
   });
   say();
   say(`### Where our time goes (epoch 2: training and validation passes)`);

@@ -33,8 +33,16 @@ export interface BackendOptions {
   device?: DeviceChoice;
   /** CPU threads (default: one per hardware thread). */
   threads?: number;
-  /** CPU GEMM: `openblas` (default when built with it) or the built-in `portable` one. */
-  gemm?: 'openblas' | 'portable';
+  /**
+   * CPU GEMM: `builtin` (the default: our own micro-kernels, chosen for this CPU) or `openblas`
+   * (when the build found it).
+   */
+  gemm?: 'builtin' | 'openblas';
+  /**
+   * The built-in GEMM's micro-kernel: `avx512`, `avx2`, `neon` or `generic` (default: the best
+   * this CPU runs; `loadAddon().buildInfo().gemmKernels` lists them). For tests and benchmarks.
+   */
+  gemmKernel?: GemmKernel;
   /** CUDA device ordinal (default 0). */
   cudaDevice?: number;
   /** CUDA: only deterministic cuDNN algorithms and max-pooling (default false). */
@@ -44,6 +52,9 @@ export interface BackendOptions {
   /** CUDA: folders searched first for libcudart, libcublas and libcudnn (also: LENET_CUDA_LIBS). */
   libraryDirs?: string[];
 }
+
+/** A micro-kernel of the built-in CPU GEMM. */
+export type GemmKernel = 'avx512' | 'avx2' | 'neon' | 'generic';
 
 /** Why `createBackend` chose the device it did (for `auto`, and for logs). */
 export interface BackendChoice {
@@ -91,8 +102,11 @@ export function createBackend(options: BackendOptions = {}): Backend {
   if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1 || options.threads > 1024)) {
     throw new RangeError(`createBackend: threads must be an integer from 1 to 1024, got ${options.threads}`);
   }
-  if (options.gemm !== undefined && options.gemm !== 'openblas' && options.gemm !== 'portable') {
-    throw new RangeError(`createBackend: gemm must be 'openblas' or 'portable', got ${JSON.stringify(options.gemm)}`);
+  if (options.gemm !== undefined && options.gemm !== 'builtin' && options.gemm !== 'openblas') {
+    throw new RangeError(`createBackend: gemm must be 'builtin' or 'openblas', got ${JSON.stringify(options.gemm)}`);
+  }
+  if (options.gemmKernel !== undefined && !['avx512', 'avx2', 'neon', 'generic'].includes(options.gemmKernel)) {
+    throw new RangeError(`createBackend: gemmKernel must be 'avx512', 'avx2', 'neon' or 'generic', got ${JSON.stringify(options.gemmKernel)}`);
   }
   if (options.cudaDevice !== undefined && (!Number.isInteger(options.cudaDevice) || options.cudaDevice < 0)) {
     throw new RangeError(`createBackend: cudaDevice must be a non-negative integer, got ${options.cudaDevice}`);
@@ -101,7 +115,7 @@ export function createBackend(options: BackendOptions = {}): Backend {
     throw new TypeError('createBackend: libraryDirs must be an array of folder paths');
   }
   const addon = loadAddon();
-  const cpu = (reason: string) => new Backend(addon.createCpuBackend({ threads: options.threads, gemm: options.gemm }), { kind: 'cpu', reason });
+  const cpu = (reason: string) => new Backend(addon.createCpuBackend({ threads: options.threads, gemm: options.gemm, gemmKernel: options.gemmKernel }), { kind: 'cpu', reason });
   if (device === 'cpu') return cpu('the CPU was requested');
   const status = cudaAvailable(options);
   if (!status.ok) {
@@ -411,7 +425,9 @@ export class ConvPoolPlan {
   readonly outputShape: readonly number[];
   /** @internal */
   readonly native: NativeConvPoolPlan;
-  private forwarded = false;
+  // The tensors of the last forward, which the backward op needs again (the native plan keeps no
+  // reference to them: disposing them frees them).
+  private last?: { x: Tensor; w: Tensor; y: Tensor };
 
   /** @internal Use `backend.convPoolPlan`. */
   constructor(backend: Backend, native: NativeConvPoolPlan, inputShape: readonly number[], filterShape: readonly number[], outputShape: readonly number[]) {
@@ -432,7 +448,10 @@ export class ConvPoolPlan {
     return this.native.disposed;
   }
 
-  /** y = tanh(maxpool2x2(conv(x, w)) + b); keeps what `backward` needs (and x, w and y themselves). */
+  /**
+   * y = tanh(maxpool2x2(conv(x, w)) + b); keeps what `backward` needs. x, w and y are remembered
+   * for the backward, which throws if one of them was disposed in between.
+   */
   forward(x: Tensor, w: Tensor, b: Tensor, y: Tensor): void {
     const op = 'convPoolForward';
     this.assertLive(op);
@@ -442,7 +461,7 @@ export class ConvPoolPlan {
     expectShape(op, 'y', y, this.outputShape);
     const be = this.backend;
     be.native.convPoolForward(this.native, be.arg(op, 'x', x), be.arg(op, 'w', w), be.arg(op, 'b', b), be.arg(op, 'y', y));
-    this.forwarded = true;
+    this.last = { x, w, y };
   }
 
   /**
@@ -452,7 +471,10 @@ export class ConvPoolPlan {
   backward(dy: Tensor, dx: Tensor | null, dw: Tensor, db: Tensor): void {
     const op = 'convPoolBackward';
     this.assertLive(op);
-    if (!this.forwarded) throw new Error(`${op}: backward() before forward() on this plan`);
+    if (!this.last) throw new Error(`${op}: backward() before forward() on this plan`);
+    for (const [name, t] of Object.entries(this.last)) {
+      if (t.disposed) throw new Error(`${op}: the ${name} of the last forward() was disposed`);
+    }
     checkTensor(op, 'dy', dy);
     if (dy.size !== sizeOf(this.outputShape)) {
       throw new ShapeError(`${op}: dy ${shapeText(dy.shape)} must have as many elements as y ${shapeText(this.outputShape)}`);
@@ -461,12 +483,17 @@ export class ConvPoolPlan {
     expectShape(op, 'dw', dw, this.filterShape);
     expectShape(op, 'db', db, [this.filterShape[0]]);
     const be = this.backend;
-    be.native.convPoolBackward(this.native, be.arg(op, 'dy', dy), dx ? be.arg(op, 'dx', dx) : null, be.arg(op, 'dw', dw), be.arg(op, 'db', db));
+    const { x, w, y } = this.last;
+    be.native.convPoolBackward(
+      this.native, be.arg(op, 'x', x), be.arg(op, 'w', w), be.arg(op, 'y', y),
+      be.arg(op, 'dy', dy), dx ? be.arg(op, 'dx', dx) : null, be.arg(op, 'dw', dw), be.arg(op, 'db', db),
+    );
   }
 
   /** Releases the plan's state (queued ops keep it until they have run). Idempotent. */
   dispose(): void {
     this.native.dispose();
+    this.last = undefined;
   }
 
   private assertLive(op: string): void {

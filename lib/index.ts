@@ -2,7 +2,7 @@
  * lenet-cudnn: LeNet5 on MNIST for Node.js, on NVIDIA GPUs through cuDNN and cuBLAS or on any CPU.
  * This module is the package's public API.
  */
-export { createBackend, cudaAvailable, Backend, ConvPoolPlan, type BackendOptions, type BackendChoice, type DeviceChoice, type CudaStatus } from './backend';
+export { createBackend, cudaAvailable, Backend, ConvPoolPlan, type BackendOptions, type BackendChoice, type DeviceChoice, type CudaStatus, type GemmKernel } from './backend';
 export { Tensor, ShapeError } from './tensor';
 export { RandomState } from './rng';
 export {

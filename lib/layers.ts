@@ -291,7 +291,8 @@ export class LeNetConvPoolLayer {
    */
   backward(dy: Tensor, needInputGrad: boolean): Tensor | null {
     const plan = this.lastPlan;
-    if (!plan || plan.disposed) throw new Error('LeNetConvPoolLayer: backward() before forward()');
+    if (!plan) throw new Error('LeNetConvPoolLayer: backward() before forward()');
+    if (plan.disposed) throw new Error('LeNetConvPoolLayer: backward() after dispose()');
     let dx: Tensor | null = null;
     if (needInputGrad) {
       const xs = plan.inputShape;

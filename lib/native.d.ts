@@ -69,7 +69,8 @@ export interface NativeBackend {
   conv2dBackwardFilter(x: NativeTensor, dy: NativeTensor, dw: NativeTensor): void;
   conv2dBackward(x: NativeTensor, w: NativeTensor, dy: NativeTensor, dx: NativeTensor | null, dw: NativeTensor): void;
   convPoolForward(plan: NativeConvPoolPlan, x: NativeTensor, w: NativeTensor, b: NativeTensor, y: NativeTensor): void;
-  convPoolBackward(plan: NativeConvPoolPlan, dy: NativeTensor, dx: NativeTensor | null, dw: NativeTensor, db: NativeTensor): void;
+  /** The backward of the plan's last forward, given that forward's x, w and y. */
+  convPoolBackward(plan: NativeConvPoolPlan, x: NativeTensor, w: NativeTensor, y: NativeTensor, dy: NativeTensor, dx: NativeTensor | null, dw: NativeTensor, db: NativeTensor): void;
   maxPoolBiasTanhForward(x: NativeTensor, b: NativeTensor, pooled: NativeTensor, y: NativeTensor): void;
   maxPoolBiasTanhBackward(x: NativeTensor, pooled: NativeTensor, y: NativeTensor, dy: NativeTensor, dpooled: NativeTensor, db: NativeTensor, dx: NativeTensor): void;
   maxPool2x2Forward(x: NativeTensor, y: NativeTensor): void;
@@ -90,8 +91,10 @@ export interface NativeBackend {
 export interface NativeCpuOptions {
   /** Pool threads; 0 or absent: one per hardware thread. */
   threads?: number;
-  /** GEMM implementation; default OpenBLAS when the build has it. */
-  gemm?: 'openblas' | 'portable';
+  /** GEMM implementation (default: builtin). */
+  gemm?: 'builtin' | 'openblas';
+  /** The built-in GEMM's micro-kernel (default: the best this CPU runs); throws if it cannot run here. */
+  gemmKernel?: 'avx512' | 'avx2' | 'neon' | 'generic';
   /**
    * Conv-pool plans: `fused` (default: pooling fused into the convolution's GEMM) or `composed`
    * from the separate ops, as the CUDA backend does; the tests use it to check that plan on a CPU.
@@ -127,6 +130,10 @@ export interface NativeBuildInfo {
   /** The CUDA backend is compiled in (it always is: the libraries are loaded at run time). */
   cuda: boolean;
   defaultGemm: string;
+  /** Why the default GEMM is the one it is. */
+  defaultGemmReason: string;
+  /** The built-in GEMM's micro-kernels this CPU and build can run, best first. */
+  gemmKernels: ('avx512' | 'avx2' | 'neon' | 'generic')[];
   buildSystem?: string;
   compiler: string;
 }

@@ -1,6 +1,6 @@
 /**
  * The shape rules, in one place: the geometry of the op set and of the tutorial's layers (a valid
- * convolution's output, 2x2 max-pooling, a conv-pool layer, GEMM) and every argument check of
+ * convolution's output, 2x2 max-pooling, a conv-pool layer, GEMM) and the shape checks of
  * `lib/backend.ts`, `lib/layers.ts` and `lib/lenet5.ts`, with the messages a user sees. Each check
  * names the op, the argument, what was expected and what was given.
  *

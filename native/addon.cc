@@ -20,27 +20,36 @@ Napi::Error make_error(Napi::Env env, const std::string& message, const char* co
 
 namespace {
 
-// createCpuBackend({ threads?: number, gemm?: 'openblas' | 'portable', convPool?: 'fused' | 'composed' })
+// createCpuBackend({ threads?: number, gemm?: 'builtin' | 'openblas', gemmKernel?: 'avx512' | 'avx2' | 'neon' |
+// 'generic', convPool?: 'fused' | 'composed' })
 Napi::Value CreateCpuBackend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guard(env, [&]() -> Napi::Value {
     int threads = 0;
-    cpu::GemmImpl gemm = cpu::default_gemm();
+    cpu::Gemm gemm = cpu::default_gemm();
     bool composed_conv_pool = false;
     if (info.Length() > 0 && info[0].IsObject()) {
       Napi::Object o = info[0].As<Napi::Object>();
       if (o.Has("threads") && o.Get("threads").IsNumber()) threads = o.Get("threads").As<Napi::Number>().Int32Value();
-      if (o.Has("gemm") && o.Get("gemm").IsString()) {
-        std::string g = o.Get("gemm").As<Napi::String>();
-        if (g == "portable") {
-          gemm = cpu::GemmImpl::Portable;
+      if (o.Has("gemm") && !o.Get("gemm").IsUndefined()) {
+        const std::string g = o.Get("gemm").ToString();
+        if (g == "builtin") {
+          gemm.impl = cpu::GemmImpl::Builtin;
         } else if (g == "openblas") {
           if (!cpu::have_openblas())
             throw Error("createCpuBackend: gemm 'openblas' requested, but this build has no OpenBLAS "
                         "(install libopenblas-dev and rebuild with npm run build:native)");
-          gemm = cpu::GemmImpl::OpenBLAS;
+          gemm.impl = cpu::GemmImpl::OpenBLAS;
         } else {
-          throw Error("createCpuBackend: gemm must be 'openblas' or 'portable', got '" + g + "'");
+          throw Error("createCpuBackend: gemm must be 'builtin' or 'openblas', got '" + g + "'");
+        }
+      }
+      if (o.Has("gemmKernel") && !o.Get("gemmKernel").IsUndefined()) {
+        if (gemm.impl != cpu::GemmImpl::Builtin) throw Error("createCpuBackend: gemmKernel applies to the built-in GEMM only");
+        try {
+          gemm.kernel = cpu::kernel_from_name(o.Get("gemmKernel").ToString());
+        } catch (const Error& e) {
+          throw Error(std::string("createCpuBackend: ") + e.what());
         }
       }
       if (o.Has("convPool") && !o.Get("convPool").IsUndefined()) {
@@ -123,6 +132,11 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   // The CUDA backend is always compiled in: it loads the CUDA libraries at run time.
   o.Set("cuda", Napi::Boolean::New(env, true));
   o.Set("defaultGemm", Napi::String::New(env, cpu::gemm_description(cpu::default_gemm())));
+  o.Set("defaultGemmReason", Napi::String::New(env, cpu::default_gemm_reason()));
+  Napi::Array kernels = Napi::Array::New(env);
+  uint32_t ki = 0;
+  for (cpu::GemmKernel k : cpu::supported_kernels()) kernels.Set(ki++, Napi::String::New(env, cpu::kernel_name(k)));
+  o.Set("gemmKernels", kernels);
 #ifdef LENET_BUILD_SYSTEM
   o.Set("buildSystem", Napi::String::New(env, LENET_BUILD_SYSTEM));
 #endif

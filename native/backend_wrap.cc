@@ -36,6 +36,12 @@ Shape parse_shape(Napi::Env env, const Napi::Value& v, const char* what) {
       throw Napi::TypeError::New(env, std::string(what) + ": shape must be an array of non-negative integers");
     s.push_back(static_cast<int64_t>(x));
   }
+  // The element count must not wrap (a shape of 4 bytes whose ops index terabytes); a count no
+  // process could hold is reported as the out-of-memory error it is.
+  uint64_t n = 1;
+  for (int64_t d : s)
+    if (__builtin_mul_overflow(n, static_cast<uint64_t>(d), &n) || n > (uint64_t{1} << 53))
+      throw OutOfMemory(std::string(what) + ": shape " + shape_str(s) + " has more elements than memory can hold");
   return s;
 }
 

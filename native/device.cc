@@ -70,14 +70,14 @@ TensorRef ConvPoolPlan::own(Device& device, Shape shape) {
 }
 
 void ConvPoolPlan::forward(const TensorRef& x, const TensorRef& w, const TensorRef& b, const TensorRef& y) {
-  x_ = x, w_ = w, y_ = y;
   forwarded_ = true;
   run_forward(x, w, b, y);
 }
 
-void ConvPoolPlan::backward(const TensorRef& dy, const TensorRef* dx, const TensorRef& dw, const TensorRef& db) {
+void ConvPoolPlan::backward(const TensorRef& x, const TensorRef& w, const TensorRef& y, const TensorRef& dy,
+                            const TensorRef* dx, const TensorRef& dw, const TensorRef& db) {
   if (!forwarded_) throw Error("backward before any forward");
-  run_backward(x_, w_, y_, TensorRef{dy.storage, dy.offset, y_shape_}, dx, dw, db);
+  run_backward(x, w, y, TensorRef{dy.storage, dy.offset, y_shape_}, dx, dw, db);
 }
 
 namespace {
@@ -103,7 +103,7 @@ class ComposedConvPoolPlan final : public ConvPoolPlan {
     device_.conv2d_backward(x, w, dconv_, dx, dw);
   }
 
-  Device& device_;  // owns the state's storages, which keep it alive
+  Device& device_;  // alive as long as the plan: the plan's storages hold it
   TensorRef conv_, pooled_, dpooled_, dconv_;
 };
 }  // namespace

@@ -93,8 +93,9 @@ struct TensorRef {
   size_t rank() const { return shape.size(); }
 };
 
-/// @brief The op set of a backend. Every method but allocate() and describe() runs on the
-/// backend's executor thread, one at a time; allocate() runs on the JS thread.
+/// @brief The op set of a backend. Every method but allocate(), conv_pool_plan() and describe()
+/// runs on the backend's executor thread, one at a time; allocate() and conv_pool_plan() run on the
+/// JS thread.
 ///
 /// Conventions (identical on every backend):
 /// - float32, row-major, NCHW activations, OIHW weights;
@@ -197,9 +198,10 @@ class Device : public std::enable_shared_from_this<Device> {
 /// @brief The fused op of one LeNetConvPoolLayer for one shape, as cudarc's op structs: forward
 /// y = tanh(maxpool2x2(conv(x, w)) + b) and its backward, with whatever the backend keeps between
 /// the two passes owned here (the default keeps the convolution's output and the pooled values;
-/// the CPU keeps the pooled values and each window's argmax, and never writes the convolution's
-/// output to memory). Made by Device::conv_pool_plan on the JS thread; forward and backward run on
-/// the executor thread, in issue order, so the state they share needs no lock.
+/// the CPU keeps each window's argmax, and never writes the convolution's output to memory).
+/// The caller passes x, w and y again to backward (the plan keeps no reference to them, so
+/// disposing them frees them). Made by Device::conv_pool_plan on the JS thread; forward and backward
+/// run on the executor thread, in issue order, so the state they share needs no lock.
 class ConvPoolPlan {
  public:
   /// @brief Shapes are checked by the caller: x [N,C,H,W], w [K,C,KH,KW], conv output >= 2x2.
@@ -217,11 +219,12 @@ class ConvPoolPlan {
   /// @brief Bytes of the state the plan owns.
   size_t state_bytes() const;
 
-  /// @brief y = tanh(maxpool2x2(conv(x, w)) + b); keeps x, w and y (references) for backward.
+  /// @brief y = tanh(maxpool2x2(conv(x, w)) + b), keeping what backward needs.
   void forward(const TensorRef& x, const TensorRef& w, const TensorRef& b, const TensorRef& y);
-  /// @brief The backward of the last forward: from dy (the gradient at y, any shape of y's size)
-  /// writes dw, db and, when dx is given, dx. Uses x, w and y as they are now.
-  void backward(const TensorRef& dy, const TensorRef* dx, const TensorRef& dw, const TensorRef& db);
+  /// @brief The backward of the last forward, given its x, w and y (unchanged since): from dy (the
+  /// gradient at y, any shape of y's size) writes dw, db and, when dx is given, dx.
+  void backward(const TensorRef& x, const TensorRef& w, const TensorRef& y, const TensorRef& dy, const TensorRef* dx,
+                const TensorRef& dw, const TensorRef& db);
 
  protected:
   /// @brief Allocates a state buffer on `device` that the plan owns.
@@ -234,7 +237,6 @@ class ConvPoolPlan {
  private:
   Shape x_shape_, w_shape_, conv_shape_, y_shape_;
   std::vector<std::shared_ptr<Storage>> state_;
-  TensorRef x_, w_, y_;  // of the last forward
   bool forwarded_ = false;
 };
 

@@ -6,7 +6,7 @@
 //
 // Errors are sticky, like asynchronous CUDA errors: the first op that throws records its message,
 // the ops after it are skipped, and the next wait (read/sync) reports the error and clears it, so
-// the backend stays usable. A waiter whose own task was skipped fails too (see backend_wrap.cc).
+// the backend stays usable. A waiter whose own task was skipped fails too (see wait.cc).
 #pragma once
 
 #include <condition_variable>

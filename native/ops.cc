@@ -101,12 +101,15 @@ std::vector<OpDef> make_table() {
          a.shape(3, a.plan->y_shape());
          return [a](Device&) { a.plan->forward(a[0], a[1], a[2], a[3]); };
        }},
-      {"convPoolBackward", "@plan dy dx? dw db", [](const OpArgs& a) -> Work {
-         a.numel(0, numel_of(a.plan->y_shape()));
-         if (a.optional(1)) a.shape(1, a.plan->x_shape());
-         a.shape(2, a.plan->w_shape());
-         a.shape(3, {a.plan->w_shape()[0]});
-         return [a](Device&) { a.plan->backward(a[0], a.optional(1), a[2], a[3]); };
+      {"convPoolBackward", "@plan x w y dy dx? dw db", [](const OpArgs& a) -> Work {
+         a.shape(0, a.plan->x_shape());
+         a.shape(1, a.plan->w_shape());
+         a.shape(2, a.plan->y_shape());
+         a.numel(3, numel_of(a.plan->y_shape()));
+         if (a.optional(4)) a.shape(4, a.plan->x_shape());
+         a.shape(5, a.plan->w_shape());
+         a.shape(6, {a.plan->w_shape()[0]});
+         return [a](Device&) { a.plan->backward(a[0], a[1], a[2], a[3], a.optional(4), a[5], a[6]); };
        }},
       // ---- pooling ----
       {"maxPoolBiasTanhForward", "x b pooled y", [](const OpArgs& a) -> Work {
@@ -219,6 +222,7 @@ void check_conv_pool_shapes(const char* op, const Shape& x, const Shape& w) {
   if (w.size() != 4) fail("w must have rank 4, got shape " + shape_str(w));
   if (w[1] != x[1] || w[2] < 1 || w[3] < 1 || w[2] > x[2] || w[3] > x[3])
     fail("w " + shape_str(w) + " does not fit x " + shape_str(x));
+  if (x[2] * x[3] >= (int64_t{1} << 31)) fail("x's planes of " + std::to_string(x[2] * x[3]) + " pixels are too large (the limit is 2^31)");
   if (x[2] - w[2] + 1 < 2 || x[3] - w[3] + 1 < 2)
     fail("the convolution's output of x " + shape_str(x) + " and w " + shape_str(w) + " is smaller than the 2x2 window");
 }

@@ -99,19 +99,24 @@ describe('the loader', () => {
     expect(typeof info.openblas).toBe('boolean');
     expect(info.compiler.length).toBeGreaterThan(0);
     const cpu = createBackend({ device: 'cpu' });
-    const portable = createBackend({ device: 'cpu', gemm: 'portable' });
+    const builtin = createBackend({ device: 'cpu', gemm: 'builtin' });
     try {
-      expect(portable.describe()).toContain('GEMM: portable');
+      // the default is the built-in GEMM with the best micro-kernel this CPU runs, with or without OpenBLAS
+      const best = info.gemmKernels[0];
+      expect(['avx512', 'avx2', 'neon', 'generic']).toContain(best);
+      expect(info.defaultGemm).toMatch(new RegExp(`^built-in \\(${best} \\d+x\\d+ micro-kernel\\)$`));
+      expect(info.defaultGemmReason).toContain(best);
+      expect(cpu.describe()).toContain(`GEMM: ${info.defaultGemm}`);
+      expect(builtin.describe()).toContain(`GEMM: ${info.defaultGemm}`);
+      expect(info.gemmKernels[info.gemmKernels.length - 1]).toBe('generic');
       if (info.openblas) {
-        expect(info.defaultGemm.startsWith('openblas')).toBe(true);
-        expect(cpu.describe()).toContain(`GEMM: ${info.defaultGemm}`);
-      } else {
-        expect(info.defaultGemm.startsWith('portable')).toBe(true);
-        expect(cpu.describe()).toContain('GEMM: portable');
+        const blas = createBackend({ device: 'cpu', gemm: 'openblas' });
+        expect(blas.describe()).toContain('GEMM: openblas');
+        blas.dispose();
       }
     } finally {
       cpu.dispose();
-      portable.dispose();
+      builtin.dispose();
     }
   });
 
@@ -120,7 +125,8 @@ describe('the loader', () => {
       [{ device: 'gpu' }, 'RangeError', `createBackend: device must be 'cpu', 'cuda' or 'auto', got "gpu"`],
       [{ device: 'cpu', threads: 0 }, 'RangeError', 'createBackend: threads must be an integer from 1 to 1024, got 0'],
       [{ device: 'cpu', threads: 1.5 }, 'RangeError', 'createBackend: threads must be an integer from 1 to 1024, got 1.5'],
-      [{ device: 'cpu', gemm: 'mkl' }, 'RangeError', `createBackend: gemm must be 'openblas' or 'portable', got "mkl"`],
+      [{ device: 'cpu', gemm: 'mkl' }, 'RangeError', `createBackend: gemm must be 'builtin' or 'openblas', got "mkl"`],
+      [{ device: 'cpu', gemmKernel: 'sse' }, 'RangeError', `createBackend: gemmKernel must be 'avx512', 'avx2', 'neon' or 'generic', got "sse"`],
       [{ cudaDevice: -1 }, 'RangeError', 'createBackend: cudaDevice must be a non-negative integer, got -1'],
       [{ libraryDirs: '/usr/lib' }, 'TypeError', 'createBackend: libraryDirs must be an array of folder paths'],
     ];

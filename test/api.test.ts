@@ -227,9 +227,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 }
 
 describeEachBackend('inference', (getBackend, name) => {
-  // The portable GEMM is ~30x slower than OpenBLAS on the tutorial's network (measured: 24.7 s of
-  // CPU to train on 2000 images vs 0.84 s), so that backend runs the small architecture.
-  const file = () => (name === 'cpu-portable' ? SMALL_CKPT : DEFAULT_CKPT);
+  const file = () => DEFAULT_CKPT;
   let model: LeNet5;
   beforeAll(async () => {
     model = await LeNet5.load(file(), { backend: getBackend() });

@@ -1,9 +1,10 @@
 /**
- * The backends every conformance test runs against: the CPU with its default GEMM (OpenBLAS when
- * built with it), the CPU with the portable built-in GEMM, and CUDA when a GPU is usable. An
- * absent backend is skipped with its reason printed, never passed silently.
+ * The backends every conformance test runs against: the CPU with the built-in GEMM (its best
+ * micro-kernel for this CPU), the CPU with OpenBLAS when the build has it, and CUDA when a GPU is
+ * usable. Suites of the ops that use a GEMM also run every other micro-kernel this CPU can run
+ * (`allGemmKernels`). An absent backend is skipped with its reason printed, never passed silently.
  */
-import { Backend, createBackend, cudaAvailable } from '../lib/backend';
+import { Backend, type GemmKernel, createBackend, cudaAvailable } from '../lib/backend';
 import { loadAddon } from '../lib/addon';
 
 export interface BackendCase {
@@ -16,16 +17,25 @@ export interface BackendCases {
   skipped: { name: string; reason: string }[];
 }
 
-export function backendCases(): BackendCases {
+const ALL_KERNELS: GemmKernel[] = ['avx512', 'avx2', 'neon', 'generic'];
+
+export function backendCases(options: { allGemmKernels?: boolean } = {}): BackendCases {
   const available: BackendCase[] = [];
   const skipped: { name: string; reason: string }[] = [];
   const info = loadAddon().buildInfo();
+  const [best, ...others] = info.gemmKernels;
+  available.push({ name: `cpu-builtin-${best}`, make: () => createBackend({ device: 'cpu', gemm: 'builtin', gemmKernel: best }) });
+  if (options.allGemmKernels) {
+    for (const k of others) available.push({ name: `cpu-builtin-${k}`, make: () => createBackend({ device: 'cpu', gemm: 'builtin', gemmKernel: k }) });
+    for (const k of ALL_KERNELS.filter((k) => !info.gemmKernels.includes(k))) {
+      skipped.push({ name: `cpu-builtin-${k}`, reason: `this CPU or build cannot run the ${k} micro-kernel (it runs: ${info.gemmKernels.join(', ')})` });
+    }
+  }
   if (info.openblas) {
     available.push({ name: 'cpu-openblas', make: () => createBackend({ device: 'cpu', gemm: 'openblas' }) });
   } else {
     skipped.push({ name: 'cpu-openblas', reason: 'this build has no OpenBLAS (install libopenblas-dev and rebuild)' });
   }
-  available.push({ name: 'cpu-portable', make: () => createBackend({ device: 'cpu', gemm: 'portable' }) });
   const cuda = cudaAvailable();
   if (cuda.ok) {
     available.push({ name: 'cuda', make: () => createBackend({ device: 'cuda' }) });
@@ -39,8 +49,12 @@ export function backendCases(): BackendCases {
  * `describe`s `title` once per available backend (the backend is created before the tests and
  * disposed after), and registers one skipped test per absent backend whose name carries the reason.
  */
-export function describeEachBackend(title: string, body: (get: () => Backend, name: string) => void): void {
-  const { available, skipped } = backendCases();
+export function describeEachBackend(
+  title: string,
+  body: (get: () => Backend, name: string) => void,
+  options: { allGemmKernels?: boolean } = {},
+): void {
+  const { available, skipped } = backendCases(options);
   for (const c of available) {
     describe(`${title} [${c.name}]`, () => {
       let backend: Backend | undefined;

@@ -209,6 +209,28 @@ describeEachBackend('fused ops', (getBackend) => {
     expect(be.counters().liveBuffers).toBe(before.liveBuffers);
   });
 
+  test('a plan keeps no reference to the tensors of its forward: disposing x frees it, and backward then refuses', async () => {
+    const be = getBackend();
+    const w = T(be, [3, 1, 5, 5]);
+    const b = T(be, [3]);
+    const y = T(be, [2, 3, 4, 4]);
+    const plan = Plan(be, [2, 1, 12, 12], [3, 1, 5, 5]);
+    const x = be.zeros([2, 1, 12, 12]);
+    plan.forward(x, w, b, y);
+    await be.sync();
+    const before = be.counters();
+    x.dispose();
+    await be.sync();
+    expect(before.liveBuffers - be.counters().liveBuffers).toBe(1);
+    expect(() => plan.backward(y, null, T(be, [3, 1, 5, 5]), T(be, [3]))).toThrow('convPoolBackward: the x of the last forward() was disposed');
+    // queued work keeps what it uses: a step disposes its input right after queueing it
+    const x2 = be.zeros([2, 1, 12, 12]);
+    plan.forward(x2, w, b, y);
+    plan.backward(y, null, T(be, [3, 1, 5, 5]), T(be, [3]));
+    x2.dispose();
+    await be.sync();
+  });
+
   test('wrong shapes, a backward before any forward and use after dispose are rejected with exact messages', () => {
     const be = getBackend();
     const x = T(be, [2, 1, 12, 12]);
@@ -233,7 +255,7 @@ describeEachBackend('fused ops', (getBackend) => {
     plan.dispose();
     expect(() => plan.forward(x, w, b, y)).toThrow('convPoolForward: the plan for [2,1,12,12] was used after dispose()');
   });
-});
+}, { allGemmKernels: true });
 
 // The composed plan (Device's default: the convolution, then the pooling epilogue, each an op) is
 // the one the CUDA backend uses; a CPU backend made with convPool: 'composed' runs it here.

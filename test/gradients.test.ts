@@ -278,4 +278,4 @@ describeEachBackend('gradients', (getBackend) => {
       expect(net.parameterCount).toBe(20 * 25 + 20 + 50 * 20 * 25 + 50 + 800 * 500 + 500 + 500 * 10 + 10);
     });
   });
-});
+}, { allGemmKernels: true });

@@ -25,7 +25,7 @@ const BAD: Record<string, [Call, string]> = {
     'convPoolForward: y must have shape [2,3,4,4], got [2,3,4,5]',
   ],
   convPoolBackward: [
-    (be, t) => be.convPoolBackward(be.convPoolPlan([2, 1, 12, 12], [3, 1, 5, 5]), t(2, 3, 4, 4), t(2, 1, 12, 12), t(3, 1, 5, 5), t(4)),
+    (be, t) => be.convPoolBackward(be.convPoolPlan([2, 1, 12, 12], [3, 1, 5, 5]), t(2, 1, 12, 12), t(3, 1, 5, 5), t(2, 3, 4, 4), t(2, 3, 4, 4), t(2, 1, 12, 12), t(3, 1, 5, 5), t(4)),
     'convPoolBackward: db must have shape [3], got [4]',
   ],
   maxPoolBiasTanhForward: [(be, t) => be.maxPoolBiasTanhForward(t(2, 3, 1, 4), t(3), t(2, 3, 0, 2), t(2, 3, 0, 2)), 'maxPoolBiasTanhForward: x [2,3,1,4] is smaller than the 2x2 window'],
@@ -82,6 +82,7 @@ describe('the native surface checks every op itself', () => {
     const sig = Object.fromEntries(be.ops().map((o) => [o.name, o.signature]));
     expect(sig.conv2dBackward).toBe('x w dy dx? dw');
     expect(sig.convPoolForward).toBe('@plan x w b y');
+    expect(sig.convPoolBackward).toBe('@plan x w y dy dx? dw db');
     expect(sig.gemm).toBe('!transA !transB #alpha a b #beta c');
   });
 
@@ -94,6 +95,15 @@ describe('the native surface checks every op itself', () => {
     expect(thrown(() => be.view(t(4), 2, [3])).message).toBe('view: a view of shape [3] at offset 2 does not fit in a tensor of shape [4]');
     expect(thrown(() => be.upload(t(4), new Float32Array(5))).message).toBe('upload: data has 5 elements, the tensor [4] has 4');
     expect(thrown(() => be.upload(t(4), new Float32Array(4), 'x' as unknown as number)).message).toBe('upload: scale must be a number');
+  });
+
+  test('a shape whose element count would wrap is refused as out of memory, not allocated', () => {
+    const e = thrown(() => be.alloc([65536, 65536, 65536, 65536])) as Error & { code?: string };
+    expect(e.message).toBe('alloc: shape [65536,65536,65536,65536] has more elements than memory can hold');
+    expect(e.code).toBe('LENET_OUT_OF_MEMORY');
+    expect(thrown(() => be.convPoolPlan([1, 1, 65536, 65536], [1, 1, 5, 5])).message).toBe(
+      "convPoolPlan: x's planes of 4294967296 pixels are too large (the limit is 2^31)",
+    );
   });
 
   test('a plan belongs to its backend, and refuses use after dispose()', () => {
@@ -115,7 +125,7 @@ describe('the native surface checks every op itself', () => {
 
   test('a backward on a plan that never ran forward fails in the queue with the op name', async () => {
     const plan = be.convPoolPlan([1, 1, 6, 6], [1, 1, 3, 3]);
-    be.convPoolBackward(plan, t(1, 1, 2, 2), null, t(1, 1, 3, 3), t(1));
+    be.convPoolBackward(plan, t(1, 1, 6, 6), t(1, 1, 3, 3), t(1, 1, 2, 2), t(1, 1, 2, 2), null, t(1, 1, 3, 3), t(1));
     await expect(be.sync()).rejects.toThrow('convPoolBackward: backward before any forward');
     plan.dispose();
   });

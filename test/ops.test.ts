@@ -927,4 +927,4 @@ describeEachBackend('ops', (getBackend) => {
       expect(failures).toEqual([]);
     });
   });
-});
+}, { allGemmKernels: true });

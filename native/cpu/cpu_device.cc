@@ -26,7 +26,7 @@
 namespace lenet {
 namespace {
 
-using cpu::GemmImpl;
+using cpu::Gemm;
 using cpu::ThreadPool;
 namespace kernels = cpu::kernels;
 
@@ -78,7 +78,7 @@ ConvDims conv_dims(const TensorRef& x, const TensorRef& w) {
 
 class CpuDevice final : public Device {
  public:
-  CpuDevice(int threads, GemmImpl gemm, bool composed_conv_pool)
+  CpuDevice(int threads, Gemm gemm, bool composed_conv_pool)
       : pool_(threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency())),
         gemm_(gemm),
         composed_conv_pool_(composed_conv_pool),
@@ -155,22 +155,21 @@ class CpuDevice final : public Device {
   std::shared_ptr<ConvPoolPlan> conv_pool_plan(const Shape& x_shape, const Shape& w_shape) override;
 
   // Per chunk of samples: im2col, GEMM, then each output plane is pooled straight from the GEMM's
-  // (cache-hot) output: the pooled values go to `pooled`, the first-maximum offsets to `argmax`
-  // (as floats), and tanh(pooled + b) to y. The convolution's output never goes to memory.
+  // (cache-hot) output: the first-maximum offsets go to `argmax` (int32 in a plan buffer only the
+  // CPU reads) and tanh(max + b) to y. The convolution's output never goes to memory.
   void fused_forward(const TensorRef& x, const TensorRef& w, const TensorRef& b, const TensorRef& argmax,
-                     const TensorRef& pooled, const TensorRef& y) {
+                     const TensorRef& y) {
     const ConvDims d = conv_dims(x, w);
     const int64_t parea = (d.oh / 2) * (d.ow / 2);
     const float* bp = b.data();
-    float* am = argmax.data();
-    float* pp = pooled.data();
+    int32_t* am = reinterpret_cast<int32_t*>(argmax.data());
     float* yp = y.data();
     forward_chunks(d, x.data(), w.data(), "convPoolForward", [&](int64_t b0, int64_t nb, const float* out, int64_t cols) {
       ScopedTimer t(profiler, "convPoolForward: pool, bias, tanh");
       for (int64_t i = 0; i < nb; ++i)
         for (int64_t k = 0; k < d.k; ++k) {
           const int64_t o = ((b0 + i) * d.k + k) * parea;
-          kernels::maxpool2x2_argmax_bias_tanh(out + k * cols + i * d.ohw(), d.oh, d.ow, bp[k], pp + o, am + o, yp + o);
+          kernels::maxpool2x2_argmax_bias_tanh(out + k * cols + i * d.ohw(), d.oh, d.ow, bp[k], am + o, yp + o);
         }
     });
   }
@@ -185,7 +184,7 @@ class CpuDevice final : public Device {
     const int64_t parea = (d.oh / 2) * (d.ow / 2);
     const float* xp = x.data();
     const float* wp = w.data();
-    const float* am = argmax.data();
+    const int32_t* am = reinterpret_cast<const int32_t*>(argmax.data());
     const float* yp = y.data();
     const float* g = dy.data();
     float* dp = dpooled.data();
@@ -212,7 +211,7 @@ class CpuDevice final : public Device {
               kernels::tanh_backward(yp + o, g + o, dp + o, parea);
               accb[k] += kernels::sum(dp + o, parea);
               float* plane = gc + k * cols + i * d.ohw();
-              for (int64_t q = 0; q < parea; ++q) plane[static_cast<int64_t>(am[o + q])] = dp[o + q];
+              for (int64_t q = 0; q < parea; ++q) plane[am[o + q]] = dp[o + q];
             }
         }
         {
@@ -573,27 +572,27 @@ class CpuDevice final : public Device {
   }
 
   ThreadPool pool_;
-  GemmImpl gemm_;
+  Gemm gemm_;
   // Conv-pool plans composed from the separate ops (Device's default, which CUDA uses) instead of
   // the fused pass: lets the CPU run, and the tests check, the composed plan.
   bool composed_conv_pool_;
   std::vector<Scratch> scratch_;
 };
 
-// The CPU's conv-pool plan: the pooled values and first-maximum offsets of the forward, and the
+// The CPU's conv-pool plan: each window's first-maximum offset (int32) from the forward, and the
 // gradient at the pooled output; the convolution's output and its gradient never exist in memory.
 class CpuConvPoolPlan final : public ConvPoolPlan {
  public:
   CpuConvPoolPlan(std::shared_ptr<CpuDevice> device, const Shape& x, const Shape& w)
       : ConvPoolPlan(x, w), device_(std::move(device)) {
+    static_assert(sizeof(int32_t) == sizeof(float), "argmax offsets are stored in a float buffer");
     argmax_ = own(*device_, y_shape());
-    pooled_ = own(*device_, y_shape());
     dpooled_ = own(*device_, y_shape());
   }
 
  private:
   void run_forward(const TensorRef& x, const TensorRef& w, const TensorRef& b, const TensorRef& y) override {
-    device_->fused_forward(x, w, b, argmax_, pooled_, y);
+    device_->fused_forward(x, w, b, argmax_, y);
   }
   void run_backward(const TensorRef& x, const TensorRef& w, const TensorRef& y, const TensorRef& dy,
                     const TensorRef* dx, const TensorRef& dw, const TensorRef& db) override {
@@ -601,7 +600,7 @@ class CpuConvPoolPlan final : public ConvPoolPlan {
   }
 
   std::shared_ptr<CpuDevice> device_;
-  TensorRef argmax_, pooled_, dpooled_;
+  TensorRef argmax_, dpooled_;
 };
 
 std::shared_ptr<ConvPoolPlan> CpuDevice::conv_pool_plan(const Shape& x_shape, const Shape& w_shape) {
@@ -611,7 +610,7 @@ std::shared_ptr<ConvPoolPlan> CpuDevice::conv_pool_plan(const Shape& x_shape, co
 
 }  // namespace
 
-std::shared_ptr<Device> make_cpu_device(int threads, cpu::GemmImpl gemm, bool composed_conv_pool) {
+std::shared_ptr<Device> make_cpu_device(int threads, cpu::Gemm gemm, bool composed_conv_pool) {
   return std::make_shared<CpuDevice>(threads, gemm, composed_conv_pool);
 }
 

@@ -10,6 +10,6 @@ namespace lenet {
 
 /// @brief The CPU backend with `threads` pool threads (<= 0: one per hardware thread) and the
 /// given GEMM implementation.
-std::shared_ptr<Device> make_cpu_device(int threads, cpu::GemmImpl gemm, bool composed_conv_pool = false);
+std::shared_ptr<Device> make_cpu_device(int threads, cpu::Gemm gemm, bool composed_conv_pool = false);
 
 }  // namespace lenet

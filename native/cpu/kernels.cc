@@ -113,14 +113,13 @@ void maxpool2x2_backward(const float* x, const float* y, const float* g, int64_t
 
 // int32 arithmetic and __restrict let GCC vectorize the window loop (stride-2 loads, blends).
 LENET_CLONES void maxpool2x2_argmax_bias_tanh(const float* __restrict x, int64_t h64, int64_t w64, float b,
-                                               float* __restrict pooled, float* __restrict argmax,
-                                               float* __restrict y) {
+                                               int32_t* __restrict argmax, float* __restrict y) {
   const int h = static_cast<int>(h64), w = static_cast<int>(w64), oh = h / 2, ow = w / 2;
   for (int i = 0; i < oh; ++i) {
     const float* __restrict r0 = x + 2 * i * w;
     const float* __restrict r1 = r0 + w;
-    float* __restrict p = pooled + i * ow;
-    float* __restrict am = argmax + i * ow;
+    float* __restrict p = y + i * ow;
+    int32_t* __restrict am = argmax + i * ow;
     const int base = 2 * i * w;
     for (int j = 0; j < ow; ++j) {
       const float a = r0[2 * j], bb = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
@@ -128,12 +127,12 @@ LENET_CLONES void maxpool2x2_argmax_bias_tanh(const float* __restrict x, int64_t
       const int ea = a == m, eb = bb == m, ec = c == m;
       const int k = (1 - ea) * (1 + (1 - eb) * (1 + (1 - ec)));  // the first maximum: 0..3
       p[j] = m;
-      am[j] = static_cast<float>(base + 2 * j + (k & 1) + (k >> 1) * w);
+      am[j] = base + 2 * j + (k & 1) + (k >> 1) * w;
     }
   }
   // tanh over the whole plane at once: rows of 4 to 12 outputs are too short for vector loops.
   const int n = oh * ow;
-  for (int i = 0; i < n; ++i) y[i] = tanh_approx(pooled[i] + b);
+  for (int i = 0; i < n; ++i) y[i] = tanh_approx(y[i] + b);
 }
 
 LENET_CLONES void im2col(const float* x, int64_t nb, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw,

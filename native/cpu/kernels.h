@@ -28,10 +28,9 @@ void axpy(float a, const float* x, float* y, int64_t n);
 void scale(float a, float* x, int64_t n);
 /// y[i] += x[i].
 void add(const float* x, float* y, int64_t n);
-/// One plane of the conv-pool epilogue: pooled = maxpool2x2(x), argmax[i] = the offset in x (as a
-/// float) of window i's first maximum, y = tanh(pooled + b).
-void maxpool2x2_argmax_bias_tanh(const float* x, int64_t h, int64_t w, float b, float* pooled, float* argmax,
-                                 float* y);
+/// One plane of the conv-pool epilogue: y = tanh(maxpool2x2(x) + b), argmax[i] = the offset in x
+/// of window i's first maximum.
+void maxpool2x2_argmax_bias_tanh(const float* x, int64_t h, int64_t w, float b, int32_t* argmax, float* y);
 /// im2col for `nb` consecutive samples x [nb, c, h, w] and a kh x kw valid convolution:
 /// col[(ci*kh+i)*kw+j, b*oh*ow + r*ow + s] = x[b, ci, r+i, s+j], with oh = h-kh+1, ow = w-kw+1.
 void im2col(const float* x, int64_t nb, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, float* col);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Tells binding.gyp where OpenBLAS is: `node scripts/openblas-gyp.js cflags|libs` prints the
-// compiler or linker arguments (nothing when OpenBLAS is absent, so the portable GEMM is used).
+// compiler or linker arguments (nothing when OpenBLAS is absent, so only the built-in GEMM is compiled).
 // The CMake build finds OpenBLAS with find_library/find_path instead.
 'use strict';
 const fs = require('fs');

@@ -443,11 +443,11 @@ describeEachBackend('ops', (getBackend) => {
       await checkGemm(9, 13, 7, false, true, 0, 0.5, 122);
     });
 
-    // 300 x 520 x 270 is beyond the portable GEMM's MC = 120 and KC = 256 blocks (and splits over
+    // 300 x 520 x 270 is beyond the built-in GEMM's MC = 120 and KC = 256 blocks (and splits over
     // threads along N); m = 3, n = 32789 (k = 40) gives every one of up to 16 threads more than NC = 2048
     // columns (the CPU backend splits the larger of M and N across its threads).
     for (const [ta, tb] of transposes) {
-      test(`large, beyond the portable GEMM blocks: 300 x 520 x 270, transA=${ta} transB=${tb}`, () => checkGemm(300, 520, 270, ta, tb, 1.1, 0.3, 130));
+      test(`large, beyond the built-in GEMM blocks: 300 x 520 x 270, transA=${ta} transB=${tb}`, () => checkGemm(300, 520, 270, ta, tb, 1.1, 0.3, 130));
     }
     test('large N, beyond NC = 2048 per thread: 3 x 32789 x 40', async () => {
       await checkGemm(3, 32789, 40, false, false, 0.9, -0.2, 131);

@@ -98,7 +98,8 @@ inline const float* at(const float* x, long ld, bool trans, long r, long col) {
 
 // Packs op(B)[pc:pc+kc, jc:jc+nc] into NR-wide slivers (sliver s at out + s*kc*NR, row p of it at
 // + p*NR), zero-padded to NR.
-void pack_b(const float* b, long ldb, bool trans, int pc, int kc, int jc, int nc, int NR, float* out) {
+void pack_b(const float* b, long ldb, bool trans, int pc, int kc, int jc, int nc, int NR, detail::PackTransposed pack_bt,
+            float* out) {
   for (int j0 = 0; j0 < nc; j0 += NR) {
     const int nr = std::min(NR, nc - j0);
     float* sliver = out + static_cast<long>(j0) * kc;
@@ -111,21 +112,9 @@ void pack_b(const float* b, long ldb, bool trans, int pc, int kc, int jc, int nc
         for (int j = nr; j < NR; ++j) dst[j] = 0.0f;
       }
     } else {
-      // op(B) = B^T, B [N,K]: each column of the sliver is kc contiguous floats of B. Rows of the
-      // sliver are written whole (NR floats from NR streams of B), 8 rows of B at a time, so the
-      // writes stay within a few cache lines.
-      const float* src[64];
-      for (int j = 0; j < NR; ++j) src[j] = j < nr ? b + static_cast<long>(jc + j0 + j) * ldb + pc : nullptr;
-      for (int p0 = 0; p0 < kc; p0 += 8) {
-        const int pe = std::min(kc, p0 + 8);
-        for (int j = 0; j < NR; ++j) {
-          if (src[j]) {
-            for (int p = p0; p < pe; ++p) sliver[p * NR + j] = src[j][p];
-          } else {
-            for (int p = p0; p < pe; ++p) sliver[p * NR + j] = 0.0f;
-          }
-        }
-      }
+      // op(B) = B^T, B [N,K]: each column of the sliver is kc contiguous floats of B; the kernel's
+      // own transposing pack.
+      pack_bt(b + static_cast<long>(jc + j0) * ldb + pc, ldb, kc, nr, NR, sliver);
     }
   }
 }
@@ -237,7 +226,7 @@ void sgemm_builtin(const KernelSpec& ks, bool ta, bool tb, int m, int n, int k, 
     for (int pc = 0; pc < k; pc += ks.kc) {
       const int kc = std::min(ks.kc, k - pc);
       const float beta_k = pc == 0 ? beta : 1.0f;  // later K blocks accumulate onto the first
-      if (full < nc) pack_b(b, ldb, tb, pc, kc, jc + full, nc - full, NR, bpack);
+      if (full < nc) pack_b(b, ldb, tb, pc, kc, jc + full, nc - full, NR, ks.pack_bt, bpack);
       for (int ic = 0; ic < m; ic += ks.mc) {
         const int mc = std::min(ks.mc, m - ic);
         pack_a(a, lda, ta, ic, mc, pc, kc, MR, apack);

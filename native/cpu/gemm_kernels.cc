@@ -60,9 +60,70 @@ void dot_generic(int m, int n, int k, float alpha, const float* a, long lda, con
     }
 }
 
+// The transposed pack (see PackTransposed), 8 columns of the sliver at a time so that the writes
+// stay within a few cache lines.
+void pack_bt_generic(const float* b, long ldb, int kc, int nr, int NR, float* sliver) {
+  for (int p0 = 0; p0 < kc; p0 += 8) {
+    const int pe = std::min(kc, p0 + 8);
+    for (int j = 0; j < NR; ++j) {
+      if (j < nr) {
+        const float* src = b + j * ldb;
+        for (int p = p0; p < pe; ++p) sliver[p * NR + j] = src[p];
+      } else {
+        for (int p = p0; p < pe; ++p) sliver[p * NR + j] = 0.0f;
+      }
+    }
+  }
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
-// GCC 12's _mm512_reduce_add_ps trips -Wmaybe-uninitialized inside its own header.
+// GCC 12's AVX-512 intrinsics (unpack, shuffle, reduce) trip -Wmaybe-uninitialized inside its own
+// header.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// The transposed pack with 16 x 16 in-register transposes (unpack, shuffle, two lane shuffles):
+// 16 rows of B x 16 values of K in, 16 rows of the sliver out; the edges go through the generic
+// loop. Packing B^T is most of the cost of C = A B^T otherwise (the filter gradients).
+__attribute__((target("avx512f"))) void pack_bt_avx512(const float* b, long ldb, int kc, int nr, int NR, float* sliver) {
+  const int j16 = nr / 16 * 16, p16 = kc / 16 * 16;
+  for (int j0 = 0; j0 < j16; j0 += 16) {
+    for (int p0 = 0; p0 < p16; p0 += 16) {
+      __m512 r[16], t[16];
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(b + (j0 + i) * ldb + p0);
+#pragma GCC unroll 8
+      for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+      }
+#pragma GCC unroll 4
+      for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+      }
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+      }
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) {
+        // column i and column i + 8 of the 16 x 16 block (rows j0..j0+15 of the sliver's p)
+        _mm512_storeu_ps(sliver + (p0 + i) * NR + j0, _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88));
+        _mm512_storeu_ps(sliver + (p0 + i + 8) * NR + j0, _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD));
+      }
+    }
+    for (int i = 0; i < 16; ++i)
+      for (int p = p16; p < kc; ++p) sliver[p * NR + j0 + i] = b[(j0 + i) * ldb + p];
+  }
+  // the columns past the last whole 16 (and the zero padding)
+  for (int p = 0; p < kc; ++p)
+    for (int j = j16; j < NR; ++j) sliver[p * NR + j] = j < nr ? b[j * ldb + p] : 0.0f;
+}
+
 // The dot-product form with 4 rows of A x 4 rows of B in 16 zmm accumulators, 16 floats of K per
 // step (masked at the end of K), each reduced once.
 __attribute__((target("avx512f"))) void dot_avx512(int m, int n, int k, float alpha, const float* a, long lda,
@@ -221,6 +282,16 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(int kc, const float* __rest
 
 #if defined(__aarch64__)
 constexpr int kNeonMR = 8;
+// One row of the tile: acc{0,1,2} += b{0,1,2} * lane L of av (a[i] with A loaded 4 floats at a
+// time: 24 accumulators + 3 B vectors + 2 A vectors = 29 of 32 q registers; 8 scalar broadcasts
+// of A would need 35, and GCC spills three accumulators).
+template <int L>
+inline void neon_row(float32x4_t& c0, float32x4_t& c1, float32x4_t& c2, float32x4_t b0, float32x4_t b1,
+                     float32x4_t b2, float32x4_t av) {
+  c0 = vfmaq_laneq_f32(c0, b0, av, L);
+  c1 = vfmaq_laneq_f32(c1, b1, av, L);
+  c2 = vfmaq_laneq_f32(c2, b2, av, L);
+}
 void kernel_neon(int kc, const float* __restrict a, const float* __restrict b, long ldb, float* c, long ldc,
                  float alpha, float beta) {
   float32x4_t acc0[kNeonMR], acc1[kNeonMR], acc2[kNeonMR];
@@ -228,12 +299,15 @@ void kernel_neon(int kc, const float* __restrict a, const float* __restrict b, l
   for (int i = 0; i < kNeonMR; ++i) acc0[i] = acc1[i] = acc2[i] = vdupq_n_f32(0.0f);
   for (int p = 0; p < kc; ++p) {
     const float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), b2 = vld1q_f32(b + 8);
-#pragma GCC unroll 16
-    for (int i = 0; i < kNeonMR; ++i) {
-      acc0[i] = vfmaq_n_f32(acc0[i], b0, a[i]);
-      acc1[i] = vfmaq_n_f32(acc1[i], b1, a[i]);
-      acc2[i] = vfmaq_n_f32(acc2[i], b2, a[i]);
-    }
+    const float32x4_t a0 = vld1q_f32(a), a1 = vld1q_f32(a + 4);
+    neon_row<0>(acc0[0], acc1[0], acc2[0], b0, b1, b2, a0);
+    neon_row<1>(acc0[1], acc1[1], acc2[1], b0, b1, b2, a0);
+    neon_row<2>(acc0[2], acc1[2], acc2[2], b0, b1, b2, a0);
+    neon_row<3>(acc0[3], acc1[3], acc2[3], b0, b1, b2, a0);
+    neon_row<0>(acc0[4], acc1[4], acc2[4], b0, b1, b2, a1);
+    neon_row<1>(acc0[5], acc1[5], acc2[5], b0, b1, b2, a1);
+    neon_row<2>(acc0[6], acc1[6], acc2[6], b0, b1, b2, a1);
+    neon_row<3>(acc0[7], acc1[7], acc2[7], b0, b1, b2, a1);
     a += kNeonMR;
     b += ldb;
   }
@@ -257,13 +331,13 @@ void kernel_neon(int kc, const float* __restrict a, const float* __restrict b, l
 // L2; nc: a multiple of NR, so only the matrix's own last columns make partial tiles.
 const KernelSpec kKernels[] = {
 #if defined(__x86_64__) && defined(__GNUC__)
-    {GemmKernel::Avx512, "avx512", kAvx512MR, 32, 256, 120, 3072, kernel_avx512, dot_avx512},
-    {GemmKernel::Avx2, "avx2", kAvx2MR, 16, 256, 120, 3072, kernel_avx2, dot_avx2},
+    {GemmKernel::Avx512, "avx512", kAvx512MR, 32, 256, 120, 3072, kernel_avx512, dot_avx512, pack_bt_avx512},
+    {GemmKernel::Avx2, "avx2", kAvx2MR, 16, 256, 120, 3072, kernel_avx2, dot_avx2, pack_bt_generic},
 #endif
 #if defined(__aarch64__)
-    {GemmKernel::Neon, "neon", kNeonMR, 12, 256, 128, 3072, kernel_neon, dot_generic},
+    {GemmKernel::Neon, "neon", kNeonMR, 12, 256, 128, 3072, kernel_neon, dot_generic, pack_bt_generic},
 #endif
-    {GemmKernel::Generic, "generic", kGenericMR, kGenericNR, 256, 128, 2048, kernel_generic, dot_generic},
+    {GemmKernel::Generic, "generic", kGenericMR, kGenericNR, 256, 128, 2048, kernel_generic, dot_generic, pack_bt_generic},
 };
 
 }  // namespace

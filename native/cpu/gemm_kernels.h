@@ -19,6 +19,10 @@ using MicroKernel = void (*)(int kc, const float* a, const float* b, long ldb, f
 using DotKernel = void (*)(int m, int n, int k, float alpha, const float* a, long lda, const float* b, long ldb,
                            float beta, float* c, long ldc);
 
+/// @brief Packs a sliver of op(B) = B^T: rows j < nr of B (row j at b + j*ldb, kc contiguous
+/// floats) become sliver[p*NR + j]; columns nr..NR-1 are zero.
+using PackTransposed = void (*)(const float* b, long ldb, int kc, int nr, int NR, float* sliver);
+
 /// @brief A micro-kernel with its tile and the cache blocking that suits it: a KC x NR panel of B
 /// stays in L1 across a row of tiles, an MC x KC block of A in L2.
 struct KernelSpec {
@@ -28,6 +32,7 @@ struct KernelSpec {
   int kc, mc, nc;
   MicroKernel fn;
   DotKernel dot;
+  PackTransposed pack_bt;
 };
 
 /// @brief The spec of a kernel this build has (Neon only on aarch64, the x86 ones only on x86-64).

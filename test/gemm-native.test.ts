@@ -1,0 +1,52 @@
+/**
+ * The built-in SGEMM on its own (test/gemm-native/gemm_check.cc, compiled with native/cpu/gemm*.cc
+ * and nothing else), against a double-precision reference with padded leading dimensions and a
+ * sentinel in C's padding. Natively it checks every micro-kernel this CPU runs; for aarch64 it is
+ * cross-compiled and run under qemu, which is how the NEON kernel is checked on an x86 machine
+ * (skipped, with the reason, where aarch64-linux-gnu-g++ or qemu-aarch64 is missing; CI installs
+ * both). Tolerance: 2 K EPS32 (|alpha| + |beta|) + 8 EPS32 |ref|.
+ */
+import { spawnSync } from 'child_process';
+import * as path from 'path';
+import { ROOT, tmpDir } from './integration-helpers';
+
+const SOURCES = ['test/gemm-native/gemm_check.cc', 'native/cpu/gemm.cc', 'native/cpu/gemm_kernels.cc'];
+const FLAGS = ['-O2', '-std=c++17', '-fno-trapping-math', `-I${ROOT}`];
+
+function have(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).status === 0;
+}
+
+function build(compiler: string, out: string, extra: string[] = []): void {
+  const r = spawnSync(compiler, [...FLAGS, ...extra, ...SOURCES.map((s) => path.join(ROOT, s)), '-o', out], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${compiler} failed:\n${r.stderr}`);
+  expect(r.stderr).toBe(''); // no warnings either
+}
+
+describe('the built-in GEMM on its own', () => {
+  const tmp = tmpDir('gemm-native');
+  afterAll(() => tmp.cleanup());
+
+  test('natively: every micro-kernel this CPU runs passes', () => {
+    const exe = path.join(tmp.dir, 'gemm_check');
+    build('g++', exe);
+    const r = spawnSync(exe, [], { encoding: 'utf8', timeout: 120_000 });
+    console.log(r.stdout);
+    expect(r.stdout).toContain('ALL PASS');
+    expect(r.status).toBe(0);
+  }, 180_000);
+
+  const cross = have('aarch64-linux-gnu-g++') && have('qemu-aarch64');
+  const reason = 'aarch64-linux-gnu-g++ or qemu-aarch64 is not installed (Debian: apt-get install g++-aarch64-linux-gnu qemu-user)';
+  if (!cross) console.warn(`gemm [neon under qemu] skipped: ${reason}`);
+  (cross ? test : test.skip)(cross ? 'aarch64 under qemu: NEON is the best kernel there, and it passes' : `skipped: ${reason}`, () => {
+    const exe = path.join(tmp.dir, 'gemm_check_a64');
+    build('aarch64-linux-gnu-g++', exe, ['-static']);
+    const r = spawnSync('qemu-aarch64', [exe, 'neon'], { encoding: 'utf8', timeout: 240_000 });
+    console.log(r.stdout);
+    expect(r.stdout).toContain('best_kernel(): neon');
+    expect(r.stdout).toMatch(/neon +PASS/);
+    expect(r.stdout).toContain('ALL PASS');
+    expect(r.status).toBe(0);
+  }, 300_000);
+});

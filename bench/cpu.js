@@ -7,7 +7,8 @@
  * 0. GEMM GFLOP/s on each LeNet5 GEMM shape and on 1024^3, one thread: the built-in GEMM (every
  *    micro-kernel this CPU runs) against OpenBLAS (when the build has it); bench/gemm.js.
  * 1. The machine's SGEMM ceiling through the GEMM our CPU backend uses (2048^3, all threads).
- * 2. Our training, on the default (built-in) GEMM and, when the build has it, on OpenBLAS: the tutorial's LeNet5 (batch 500, lr 0.1, seed 23455) on MNIST, epoch by epoch:
+ * 2. Our training, on the default (built-in) GEMM and, when the build has it, on OpenBLAS, the two
+ *    taking turns epoch by epoch: the tutorial's LeNet5 (batch 500, lr 0.1, seed 23455) on MNIST, epoch by epoch:
  *    the training pass (100 minibatches) and the validation pass (10000 images) timed apart;
  *    median over the epochs after the first (warm-up); achieved GFLOP/s at 13.2 MFLOP per
  *    training sample and 4.6 MFLOP per validation sample; a per-op breakdown of one epoch; the
@@ -68,8 +69,10 @@ async function gemmCeiling(backend, n = 2048) {
   return (2 * n * n * n) / s / 1e9;
 }
 
-// Our training (and, with `full`, the GEMM ceiling, the profile and inference) on one GEMM.
-async function ours(gemmOptions, full) {
+// Our training on one GEMM, an epoch at a time (so that two GEMMs can take turns in one run and
+// share the machine's conditions); with `full`, also the GEMM ceiling, the profile of epoch 2 and
+// inference.
+async function ourRun(gemmOptions, full) {
   const backend = L.createBackend({ device: 'cpu', threads, ...gemmOptions });
   log(`ours: ${backend.describe()}`);
   const gemmName = backend.describe().replace(/^.*GEMM: /, '');
@@ -85,8 +88,9 @@ async function ours(gemmOptions, full) {
   const rows = [];
   let profile;
   const loop = monitorEventLoopDelay({ resolution: 1 });
-  for (let epoch = 1; epoch <= epochs; epoch++) {
-    if (epoch === 2 && full) {
+  async function epoch(n) {
+    const profiled = n === 2 && full;
+    if (profiled) {
       backend.native.setProfiling(true);
       loop.enable();
     }
@@ -107,45 +111,48 @@ async function ours(gemmOptions, full) {
     const v = await L.evaluateSplit(model, data.validation, batch, evalStats);
     const t2 = performance.now();
     const [cost] = await stats.read();
-    if (epoch === 2 && full) {
+    if (profiled) {
       loop.disable();
       profile = backend.native.profile();
       backend.native.setProfiling(false);
     }
-    rows.push({ epoch, train_s: (t1 - t0) / 1000, val_s: (t2 - t1) / 1000, val_error_pct: v.errorPercent, train_cost: cost / (batches * batch) });
-    log(`ours (${gemmOptions.gemm}) epoch ${epoch}: train ${((t1 - t0) / 1000).toFixed(2)} s, validation ${((t2 - t1) / 1000).toFixed(2)} s, validation error ${v.errorPercent.toFixed(2)} %`);
+    rows.push({ epoch: n, train_s: (t1 - t0) / 1000, val_s: (t2 - t1) / 1000, val_error_pct: v.errorPercent, train_cost: cost / (batches * batch) });
+    log(`ours (${gemmOptions.gemm}) epoch ${n}: train ${((t1 - t0) / 1000).toFixed(2)} s, validation ${((t2 - t1) / 1000).toFixed(2)} s, validation error ${v.errorPercent.toFixed(2)} %`);
   }
-  // Inference on the 10000 test images.
-  let infer500 = NaN;
-  let infer1 = NaN;
-  if (full) {
-    const host = L.loadMnistFiles();
-    const images = host.test.images;
-    await model.predict(images.subarray(0, 500 * 784));
-    let t0 = performance.now();
-    await model.predict(images, { batchSize: 500 });
-    infer500 = 10000 / ((performance.now() - t0) / 1000);
-    const one = 2000;
-    t0 = performance.now();
-    for (let i = 0; i < one; i++) await model.predict(images.subarray(i * 784, (i + 1) * 784));
-    infer1 = one / ((performance.now() - t0) / 1000);
+  async function finish() {
+    // Inference on the 10000 test images.
+    let infer500 = NaN;
+    let infer1 = NaN;
+    if (full) {
+      const host = L.loadMnistFiles();
+      const images = host.test.images;
+      await model.predict(images.subarray(0, 500 * 784));
+      let t0 = performance.now();
+      await model.predict(images, { batchSize: 500 });
+      infer500 = 10000 / ((performance.now() - t0) / 1000);
+      const one = 2000;
+      t0 = performance.now();
+      for (let i = 0; i < one; i++) await model.predict(images.subarray(i * 784, (i + 1) * 784));
+      infer1 = one / ((performance.now() - t0) / 1000);
+    }
+    sgd.dispose();
+    model.dispose();
+    data.dispose();
+    stats.dispose();
+    evalStats.dispose();
+    await backend.sync();
+    backend.dispose();
+    return {
+      ceiling,
+      rows,
+      profile,
+      loop: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
+      infer: { batch500_img_s: infer500, batch1_img_s: infer1 },
+      gemm: gemmName,
+      maxRssMiB: process.resourceUsage().maxRSS / 1024,
+    };
   }
-  sgd.dispose();
-  model.dispose();
-  data.dispose();
-  stats.dispose();
-  evalStats.dispose();
-  await backend.sync();
-  backend.dispose();
-  return {
-    ceiling,
-    rows,
-    profile,
-    loop: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
-    infer: { batch500_img_s: infer500, batch1_img_s: infer1 },
-    gemm: gemmName,
-    maxRssMiB: process.resourceUsage().maxRSS / 1024,
-  };
+  return { epoch, finish };
 }
 
 function runJson(cmd, args, what) {
@@ -192,8 +199,16 @@ function epochFigures(rows) {
   const info = L.loadAddon().buildInfo();
   log('GEMM shapes, one thread: built-in kernels and OpenBLAS');
   const gemms = gemmBench.gemmTable(1);
-  const us = await ours({ gemm: 'builtin' }, true);
-  const blas = info.openblas ? await ours({ gemm: 'openblas' }, false) : null;
+  // The built-in GEMM and OpenBLAS take turns epoch by epoch (the first of each pair alternating),
+  // so that their ratio is measured under the same conditions.
+  const runs = [await ourRun({ gemm: 'builtin' }, true)];
+  if (info.openblas) runs.push(await ourRun({ gemm: 'openblas' }, false));
+  for (let e = 1; e <= epochs; e++) {
+    const order = e % 2 ? runs : [...runs].reverse();
+    for (const r of order) await r.epoch(e);
+  }
+  const us = await runs[0].finish();
+  const blas = runs[1] ? await runs[1].finish() : null;
   const pt = torch();
   const tj = tfjs();
   const o = epochFigures(us.rows);

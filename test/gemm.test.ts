@@ -16,6 +16,9 @@
  */
 import { type Backend, type GemmKernel, createBackend } from '../lib/backend';
 import { loadAddon } from '../lib/addon';
+import { LeNet5 } from '../lib/lenet5';
+import { SGD } from '../lib/optimizer';
+import { trainStep } from '../lib/trainer';
 import * as R from './reference';
 
 // Each kernel's tile and K block, as native/cpu/gemm_kernels.cc declares them (the first two are
@@ -114,6 +117,31 @@ for (const kernel of ALL) {
         for (const t of [a, b, c1, c2]) t.dispose();
       }
     });
+  });
+}
+
+// A few training steps of a small LeNet5 on two pool threads, twice on fresh backends: the weights
+// must agree bit for bit (reductions across threads are summed in worker order).
+async function trainedWeights(kernel: GemmKernel): Promise<Buffer> {
+  const be = createBackend({ device: 'cpu', gemm: 'builtin', gemmKernel: kernel, threads: 2 });
+  const rnd = new R.TestRandom(77);
+  const model = new LeNet5({ backend: be, nkerns: [4, 6], hidden: 16 });
+  const sgd = new SGD(model.params(), { learningRate: 0.1 });
+  const x = be.tensor([40, 1, 28, 28], rnd.uniform(40 * 784, 0, 1));
+  const y = be.tensor([40], rnd.labels(40, 10));
+  for (let i = 0; i < 4; i++) trainStep(model, sgd, x, y);
+  const w = Buffer.from((await model.arena.values.read()).buffer);
+  for (const t of [x, y]) t.dispose();
+  sgd.dispose();
+  model.dispose();
+  be.dispose();
+  return w;
+}
+
+for (const kernel of supported) {
+  test(`training on the ${kernel} kernel with 2 threads is bitwise deterministic`, async () => {
+    const [a, b] = [await trainedWeights(kernel), await trainedWeights(kernel)];
+    expect(a.equals(b)).toBe(true);
   });
 }
 

@@ -274,10 +274,15 @@ export class LeNetConvPoolLayer {
       this.dxCache?.dispose();
       this.dxCache = undefined;
       this.inputHW = [h, w];
-      this.cache = new BufferCache((m) => ({
-        plan: this.backend.convPoolPlan([m, c, h, w], this.W.shape),
-        out: this.backend.zeros([m, ...out.slice(1)]),
-      }));
+      this.cache = new BufferCache((m) => {
+        const plan = this.backend.convPoolPlan([m, c, h, w], this.W.shape);
+        try {
+          return { plan, out: this.backend.zeros([m, ...out.slice(1)]) };
+        } catch (e) {
+          plan.dispose(); // out of memory for the output: free the plan now, not at GC
+          throw e;
+        }
+      });
     }
     const buf = this.cache.get(n);
     buf.plan.forward(x, this.W.value, this.b.value, buf.out);

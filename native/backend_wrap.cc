@@ -126,13 +126,13 @@ Napi::Value BackendWrap::RunOp(const Napi::CallbackInfo& info) {
       switch (spec.kind) {
         case ArgSpec::kTensor:
           a.tensors.push_back(tensor_arg(info, i, def.name, spec.name));
-          a.names.push_back(spec.name);
+          a.names.push_back(spec.name.c_str());
           break;
         case ArgSpec::kOptionalTensor:
           a.tensors.push_back(i >= info.Length() || info[i].IsNull() || info[i].IsUndefined()
                                   ? TensorRef{}
                                   : tensor_arg(info, i, def.name, spec.name));
-          a.names.push_back(spec.name);
+          a.names.push_back(spec.name.c_str());
           break;
         case ArgSpec::kNumber:
           a.numbers.push_back(number_arg(info, i, def.name, spec.name));

@@ -10,16 +10,16 @@ void OpArgs::fail(const std::string& message) const { throw Error(std::string(op
 
 void OpArgs::rank(size_t i, size_t r) const {
   if (tensors[i].rank() != r)
-    fail(names[i] + " must have rank " + std::to_string(r) + ", got shape " + shape_str(tensors[i].shape));
+    fail(std::string(names[i]) + " must have rank " + std::to_string(r) + ", got shape " + shape_str(tensors[i].shape));
 }
 
 void OpArgs::shape(size_t i, const Shape& want) const {
-  if (tensors[i].shape != want) fail(names[i] + " must have shape " + shape_str(want) + ", got " + shape_str(tensors[i].shape));
+  if (tensors[i].shape != want) fail(std::string(names[i]) + " must have shape " + shape_str(want) + ", got " + shape_str(tensors[i].shape));
 }
 
 void OpArgs::numel(size_t i, size_t n) const {
   if (tensors[i].numel() != n)
-    fail(names[i] + " must have " + std::to_string(n) + " elements, got shape " + shape_str(tensors[i].shape));
+    fail(std::string(names[i]) + " must have " + std::to_string(n) + " elements, got shape " + shape_str(tensors[i].shape));
 }
 
 namespace {
@@ -31,7 +31,7 @@ Shape conv_output(const OpArgs& a, size_t ix, size_t iw) {
   a.rank(iw, 4);
   const Shape &x = a[ix].shape, &w = a[iw].shape;
   if (w[1] != x[1] || w[2] < 1 || w[3] < 1 || w[2] > x[2] || w[3] > x[3])
-    a.fail(a.names[iw] + " " + shape_str(w) + " does not fit " + a.names[ix] + " " + shape_str(x));
+    a.fail(std::string(a.names[iw]) + " " + shape_str(w) + " does not fit " + a.names[ix] + " " + shape_str(x));
   return {x[0], w[0], x[2] - w[2] + 1, x[3] - w[3] + 1};
 }
 
@@ -39,13 +39,13 @@ Shape conv_output(const OpArgs& a, size_t ix, size_t iw) {
 Shape pooled(const OpArgs& a, size_t ix) {
   a.rank(ix, 4);
   const Shape& x = a[ix].shape;
-  if (x[2] < 2 || x[3] < 2) a.fail(a.names[ix] + " " + shape_str(x) + " is smaller than the 2x2 window");
+  if (x[2] < 2 || x[3] < 2) a.fail(std::string(a.names[ix]) + " " + shape_str(x) + " is smaller than the 2x2 window");
   return {x[0], x[1], x[2] / 2, x[3] / 2};
 }
 
 // Per-channel bias: x (ix) of rank >= 2, b (ib) [C].
 void bias_of(const OpArgs& a, size_t ix, size_t ib) {
-  if (a[ix].rank() < 2) a.fail(a.names[ix] + " must have rank 2 or more, got shape " + shape_str(a[ix].shape));
+  if (a[ix].rank() < 2) a.fail(std::string(a.names[ix]) + " must have rank 2 or more, got shape " + shape_str(a[ix].shape));
   a.shape(ib, {a[ix].dim(1)});
 }
 

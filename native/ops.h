@@ -30,7 +30,7 @@ struct ArgSpec {
 struct OpArgs {
   const char* op = "";
   std::vector<TensorRef> tensors;  // an optional tensor given as null has no storage
-  std::vector<std::string> names;  // of the tensors
+  std::vector<const char*> names;  // of the tensors (the op table's own strings: copying is cheap)
   std::vector<double> numbers;
   std::vector<bool> booleans;
   std::shared_ptr<ConvPoolPlan> plan;

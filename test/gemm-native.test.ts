@@ -1,7 +1,8 @@
 /**
  * The built-in SGEMM on its own (test/gemm-native/gemm_check.cc, compiled with native/cpu/gemm*.cc
  * and nothing else), against a double-precision reference with padded leading dimensions and a
- * sentinel in C's padding. Natively it checks every micro-kernel this CPU runs; for aarch64 it is
+ * sentinel in C's padding. Natively (under ASan and UBSan) it checks every micro-kernel this CPU
+ * runs; for aarch64 it is
  * cross-compiled and run under qemu, which is how the NEON kernel is checked on an x86 machine
  * (skipped, with the reason, where aarch64-linux-gnu-g++ or qemu-aarch64 is missing; CI installs
  * both). Tolerance: 2 K EPS32 (|alpha| + |beta|) + 8 EPS32 |ref|.
@@ -27,9 +28,11 @@ describe('the built-in GEMM on its own', () => {
   const tmp = tmpDir('gemm-native');
   afterAll(() => tmp.cleanup());
 
-  test('natively: every micro-kernel this CPU runs passes', () => {
+  // Natively under AddressSanitizer and UBSan: a panel packed past its buffer is a failure here,
+  // not a silent heap corruption.
+  test('natively, with ASan and UBSan: every micro-kernel this CPU runs passes', () => {
     const exe = path.join(tmp.dir, 'gemm_check');
-    build('g++', exe);
+    build('g++', exe, ['-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-fno-omit-frame-pointer']);
     const r = spawnSync(exe, [], { encoding: 'utf8', timeout: 120_000 });
     console.log(r.stdout);
     expect(r.stdout).toContain('ALL PASS');

@@ -27,7 +27,7 @@ const TILES: Record<GemmKernel, { mr: number; nr: number; kc: number }> = {
   avx512: { mr: 10, nr: 32, kc: 256 },
   avx2: { mr: 6, nr: 16, kc: 256 },
   neon: { mr: 8, nr: 12, kc: 256 },
-  generic: { mr: 4, nr: 8, kc: 256 },
+  generic: { mr: 3, nr: 8, kc: 256 },
 };
 const ALL: GemmKernel[] = ['avx512', 'avx2', 'neon', 'generic'];
 const supported = loadAddon().buildInfo().gemmKernels;

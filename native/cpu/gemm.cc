@@ -158,7 +158,8 @@ struct PackBuffer {
   size_t size = 0;
   float* get(size_t n) {
     if (n > size) {
-      void* p = std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+      // 64 bytes of slack: a vectorized kernel may load a full vector at a panel's last element.
+      void* p = std::aligned_alloc(64, (n * sizeof(float) + 64 + 63) / 64 * 64);
       if (!p) throw OutOfMemory("cannot allocate " + std::to_string(n * sizeof(float)) + " bytes for GEMM packing");
       data.reset(static_cast<float*>(p));
       size = n;

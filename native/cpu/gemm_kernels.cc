@@ -21,9 +21,9 @@
 namespace lenet::cpu::detail {
 namespace {
 
-// Portable: plain C++ the compiler vectorizes for the baseline ISA (SSE2 on x86-64): 8 xmm
-// accumulators.
-constexpr int kGenericMR = 4, kGenericNR = 8;
+// Portable: plain C++ the compiler vectorizes for the baseline ISA (SSE2 on x86-64): 6 xmm
+// accumulators (a 4 x 8 tile spills one: SSE2 has no FMA, so products need registers too).
+constexpr int kGenericMR = 3, kGenericNR = 8;
 void kernel_generic(int kc, const float* __restrict a, const float* __restrict b, long ldb, float* c, long ldc,
                     float alpha, float beta) {
   float acc[kGenericMR][kGenericNR] = {};
@@ -329,7 +329,7 @@ void kernel_neon(int kc, const float* __restrict a, const float* __restrict b, l
 
 // kc: a KC x NR panel of B within about half of a 32 KiB L1; mc: an MC x KC block of A well within
 // L2; nc: a multiple of NR, so only the matrix's own last columns make partial tiles.
-const KernelSpec kKernels[] = {
+constexpr KernelSpec kKernels[] = {
 #if defined(__x86_64__) && defined(__GNUC__)
     {GemmKernel::Avx512, "avx512", kAvx512MR, 32, 256, 120, 3072, kernel_avx512, dot_avx512, pack_bt_avx512},
     {GemmKernel::Avx2, "avx2", kAvx2MR, 16, 256, 120, 3072, kernel_avx2, dot_avx2, pack_bt_generic},
@@ -337,8 +337,17 @@ const KernelSpec kKernels[] = {
 #if defined(__aarch64__)
     {GemmKernel::Neon, "neon", kNeonMR, 12, 256, 128, 3072, kernel_neon, dot_generic, pack_bt_generic},
 #endif
-    {GemmKernel::Generic, "generic", kGenericMR, kGenericNR, 256, 128, 2048, kernel_generic, dot_generic, pack_bt_generic},
+    {GemmKernel::Generic, "generic", kGenericMR, kGenericNR, 256, 126, 2048, kernel_generic, dot_generic, pack_bt_generic},
 };
+
+// The driver packs MC rows of A and NC columns of B in whole slivers: both must be multiples of
+// the tile (a generic MC of 128 with MR = 3 once wrote a sliver past its buffer).
+constexpr bool blocks_are_whole_tiles() {
+  for (const KernelSpec& s : kKernels)
+    if (s.mc % s.mr != 0 || s.nc % s.nr != 0) return false;
+  return true;
+}
+static_assert(blocks_are_whole_tiles(), "every kernel's MC and NC must be multiples of its MR and NR");
 
 }  // namespace
 

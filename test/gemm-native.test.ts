@@ -39,6 +39,19 @@ describe('the built-in GEMM on its own', () => {
     expect(r.status).toBe(0);
   }, 180_000);
 
+  test('the CPU pool passes an exception on any thread to the caller, and stays usable (ASan, UBSan)', () => {
+    const exe = path.join(tmp.dir, 'pool_check');
+    const r0 = spawnSync(
+      'g++',
+      ['-O1', '-std=c++17', '-pthread', '-fsanitize=address,undefined', '-fno-sanitize-recover=all', `-I${ROOT}`, path.join(ROOT, 'test/gemm-native/pool_check.cc'), path.join(ROOT, 'native/cpu/thread_pool.cc'), '-o', exe],
+      { encoding: 'utf8' },
+    );
+    expect(r0.stderr).toBe('');
+    const r = spawnSync(exe, [], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stdout).toContain('ALL PASS');
+    expect(r.status).toBe(0);
+  }, 120_000);
+
   const cross = have('aarch64-linux-gnu-g++') && have('qemu-aarch64');
   const reason = 'aarch64-linux-gnu-g++ or qemu-aarch64 is not installed (Debian: apt-get install g++-aarch64-linux-gnu qemu-user)';
   if (!cross) console.warn(`gemm [neon under qemu] skipped: ${reason}`);

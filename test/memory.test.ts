@@ -32,8 +32,8 @@ async function live(be: Backend): Promise<{ liveBuffers: number; liveBytes: numb
 }
 
 describeEachBackend('memory', (getBackend, name) => {
-  // Each test compares with the counters it found, so none depends on what ran before it; the
-  // absolute zero is checked on backends made for the purpose.
+  // The tests that count every buffer use backends made for the purpose, so none depends on what
+  // ran before it (nor on when the garbage collector finalizes what another test left to it).
   test('a fresh backend has no live allocations, and none once everything made on it is disposed', async () => {
     const fresh = backendCases().available.find((c) => c.name === name)!.make();
     try {
@@ -51,7 +51,9 @@ describeEachBackend('memory', (getBackend, name) => {
   });
 
   test('LeNet5: create, train a few steps (views as inputs, several batch sizes), read, dispose -> back to the live buffers and bytes before', async () => {
-    const be = getBackend();
+    // A backend of its own, so that no tensor another test left to the garbage collector can be
+    // finalized in the middle of the count.
+    const be = backendCases().available.find((c) => c.name === name)!.make();
     const before = await live(be);
     const rnd = new TestRandom(400);
     const net = new LeNet5({ backend: be, nkerns: [3, 4], hidden: 7 });
@@ -85,6 +87,7 @@ describeEachBackend('memory', (getBackend, name) => {
     labels.dispose();
     stats.dispose();
     expect(await live(be)).toEqual(before);
+    be.dispose();
   });
 
   test('one tensor is one buffer of at least 4 bytes per element; dispose() is idempotent', async () => {

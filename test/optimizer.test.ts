@@ -23,7 +23,7 @@ import { type Parameter, ParameterArena } from '../lib/layers';
 import { LeNet5 } from '../lib/lenet5';
 import { SGD, type SGDOptimizerOptions } from '../lib/optimizer';
 import { trainStep } from '../lib/trainer';
-import { describeEachBackend } from './backends';
+import { backendCases, describeEachBackend } from './backends';
 import { expectError, thrown } from './integration-helpers';
 import * as R from './reference';
 
@@ -117,7 +117,7 @@ async function live(be: Backend): Promise<{ liveBuffers: number; liveBytes: numb
   return { liveBuffers, liveBytes };
 }
 
-describeEachBackend('SGD', (getBackend) => {
+describeEachBackend('SGD', (getBackend, name) => {
   const cases: [string, Required<SGDOptimizerOptions>][] = [
     ['plain (the tutorial)', { learningRate: 0.1, momentum: 0, weightDecay: 0 }],
     ['weight decay', { learningRate: 0.1, momentum: 0, weightDecay: 0.05 }],
@@ -214,7 +214,9 @@ describeEachBackend('SGD', (getBackend) => {
   });
 
   test('plain SGD allocates nothing; momentum allocates its velocity at the first step and dispose() frees it', async () => {
-    const be = getBackend();
+    // A backend of its own: the shared one's counters can change at any time when the garbage
+    // collector finalizes a tensor an earlier test left to it.
+    const be = backendCases().available.find((c) => c.name === name)!.make();
     const arena = makeArena(be, 4);
     const start = await live(be);
     const plain = new SGD(arena.params(), { weightDecay: 0.1 });
@@ -241,6 +243,7 @@ describeEachBackend('SGD', (getBackend) => {
     slow.dispose();
     expect(await live(be)).toEqual(start);
     arena.dispose();
+    be.dispose();
   });
 
   test('trainStep(model, new SGD(model.params(), { learningRate }), ...) on a LeNet5 is forward, backward and one axpy over the arena', async () => {

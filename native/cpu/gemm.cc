@@ -68,7 +68,7 @@ Gemm default_gemm() { return {GemmImpl::Builtin, best_kernel()}; }
 
 std::string default_gemm_reason() {
   return std::string("the built-in GEMM with the ") + kernel_name(best_kernel()) +
-         " micro-kernel (measured at least as fast as OpenBLAS on LeNet5's shapes: npm run bench)";
+         " micro-kernel (measured as fast as OpenBLAS per LeNet5 training epoch: npm run bench)";
 }
 
 void gemm_init_single_threaded() {
@@ -85,6 +85,7 @@ std::string gemm_description(const Gemm& gemm) {
   }
 #endif
   const KernelSpec* s = detail::find_kernel(gemm.kernel);
+  if (!s) return std::string("built-in (") + kernel_name(gemm.kernel) + ": not in this build)";
   return std::string("built-in (") + s->name + " " + std::to_string(s->mr) + "x" + std::to_string(s->nr) +
          " micro-kernel)";
 }
@@ -201,11 +202,16 @@ void sgemm_builtin(const KernelSpec& ks, bool ta, bool tb, int m, int n, int k, 
       return;
     }
     if (ta) {
+      // The inner call cannot come back here (its N is this M >= 2 N'), so tbuf is not reused
+      // while this call holds it.
       float* ct = tbuf.get(static_cast<size_t>(n) * m);
       sgemm_builtin(ks, true, false, n, m, k, alpha, b, ldb, a, lda, 0.0f, ct, m);
       for (int i = 0; i < m; ++i) {
         float* ci = c + static_cast<long>(i) * ldc;
-        for (int j = 0; j < n; ++j) ci[j] = (beta == 0.0f ? 0.0f : beta * ci[j]) + ct[static_cast<long>(j) * m + i];
+        for (int j = 0; j < n; ++j) {
+          const float t = ct[static_cast<long>(j) * m + i];
+          ci[j] = beta == 0.0f ? t : beta * ci[j] + t;  // beta 0: C not read (and -0 stays -0)
+        }
       }
       return;
     }
@@ -213,10 +219,11 @@ void sgemm_builtin(const KernelSpec& ks, bool ta, bool tb, int m, int n, int k, 
   // With few tiles of A per sliver of B (M small: LeNet5's 20 and 50 filters), packing B costs more
   // than reading it in place, which a row-major B allows (its slivers are NR contiguous floats per
   // row); the partial last sliver is still packed.
-  const bool b_in_place = !tb && (m + MR - 1) / MR <= kInPlaceMaxTiles;
+  const bool b_in_place = !tb && (static_cast<long>(m) + MR - 1) / MR <= kInPlaceMaxTiles;
+  // Rounded up in 64 bits: M or N may be within a tile of INT_MAX.
   const int kc_max = std::min(ks.kc, k);
-  const int nc_max = std::min(ks.nc, (n + NR - 1) / NR * NR);
-  const int mc_max = std::min(ks.mc, (m + MR - 1) / MR * MR);
+  const int nc_max = static_cast<int>(std::min<long>(ks.nc, (static_cast<long>(n) + NR - 1) / NR * NR));
+  const int mc_max = static_cast<int>(std::min<long>(ks.mc, (static_cast<long>(m) + MR - 1) / MR * MR));
   thread_local PackBuffer bbuf, abuf;
   float* bpack = bbuf.get(static_cast<size_t>(kc_max) * nc_max);
   float* apack = abuf.get(static_cast<size_t>(kc_max) * mc_max);
@@ -271,7 +278,10 @@ void sgemm(const Gemm& gemm, bool trans_a, bool trans_b, int m, int n, int k, fl
     return;
   }
 #endif
-  sgemm_builtin(*detail::find_kernel(gemm.kernel), trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  const KernelSpec* ks = detail::find_kernel(gemm.kernel);
+  if (!ks || !detail::cpu_supports(gemm.kernel))
+    throw Error(std::string("sgemm: the ") + kernel_name(gemm.kernel) + " micro-kernel cannot run on this CPU or build");
+  sgemm_builtin(*ks, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 }  // namespace lenet::cpu

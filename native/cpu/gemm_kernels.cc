@@ -344,10 +344,10 @@ constexpr KernelSpec kKernels[] = {
 // the tile (a generic MC of 128 with MR = 3 once wrote a sliver past its buffer).
 constexpr bool blocks_are_whole_tiles() {
   for (const KernelSpec& s : kKernels)
-    if (s.mc % s.mr != 0 || s.nc % s.nr != 0) return false;
+    if (s.mc % s.mr != 0 || s.nc % s.nr != 0 || s.mr * s.nr > 512) return false;  // 512: gemm.cc's edge tile
   return true;
 }
-static_assert(blocks_are_whole_tiles(), "every kernel's MC and NC must be multiples of its MR and NR");
+static_assert(blocks_are_whole_tiles(), "every kernel's MC and NC must be multiples of its MR and NR, and its tile fit 512 floats");
 
 }  // namespace
 

@@ -2,6 +2,7 @@
 #include "thread_pool.h"
 
 #include <algorithm>
+#include <exception>
 
 namespace lenet::cpu {
 
@@ -29,9 +30,15 @@ void ThreadPool::worker_loop(int index) {
       seen = generation_;
       job = job_;
     }
-    (*job)(index);
+    std::exception_ptr error;
+    try {
+      (*job)(index);
+    } catch (...) {
+      error = std::current_exception();
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (error && !error_) error_ = error;
       if (--remaining_ == 0) cv_done_.notify_one();
     }
   }
@@ -49,10 +56,22 @@ void ThreadPool::run_on_all(const std::function<void(int worker)>& fn) {
     ++generation_;
   }
   cv_start_.notify_all();
-  fn(0);
+  // An exception on any thread (out of memory for a scratch or packing buffer) is rethrown here,
+  // once every thread is done with `fn`: it must not unwind this frame while workers still use it,
+  // nor end a worker thread (std::terminate would take the host process down).
+  std::exception_ptr error;
+  try {
+    fn(0);
+  } catch (...) {
+    error = std::current_exception();
+  }
   std::unique_lock<std::mutex> lock(mu_);
   cv_done_.wait(lock, [&] { return remaining_ == 0; });
   job_ = nullptr;
+  if (!error) error = error_;
+  error_ = nullptr;
+  lock.unlock();
+  if (error) std::rethrow_exception(error);
 }
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int, int64_t, int64_t)>& fn) {

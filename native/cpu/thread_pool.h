@@ -8,6 +8,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -45,6 +46,7 @@ class ThreadPool {
   const std::function<void(int)>* job_ = nullptr;
   uint64_t generation_ = 0;
   int remaining_ = 0;
+  std::exception_ptr error_;  // the first exception a worker threw in the current job
   bool stop_ = false;
 };
 

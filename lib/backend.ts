@@ -14,11 +14,13 @@ import {
   checkBias,
   checkBiasGrad,
   checkClasses,
+  checkStats,
   checkTensor,
   convOutput,
   convPoolShapes,
   expectSameSize,
   expectShape,
+  expectSizeOf,
   gemmOutput,
   pooledShape,
 } from './shapes';
@@ -376,10 +378,7 @@ export class Backend {
     const op = 'softmaxNll';
     checkClasses(op, 'logits', logits, labels);
     expectShape(op, 'probs', probs, logits.shape);
-    if (stats) {
-      if (!labels) throw new ShapeError(`${op}: stats need labels`);
-      expectShape(op, 'stats', stats, [2]);
-    }
+    checkStats(op, stats, labels);
     this.native.softmaxNll(
       this.arg(op, 'logits', logits),
       labels ? this.arg(op, 'labels', labels) : null,
@@ -475,10 +474,7 @@ export class ConvPoolPlan {
     for (const [name, t] of Object.entries(this.last)) {
       if (t.disposed) throw new Error(`${op}: the ${name} of the last forward() was disposed`);
     }
-    checkTensor(op, 'dy', dy);
-    if (dy.size !== sizeOf(this.outputShape)) {
-      throw new ShapeError(`${op}: dy ${shapeText(dy.shape)} must have as many elements as y ${shapeText(this.outputShape)}`);
-    }
+    expectSizeOf(op, 'dy', dy, this.outputShape, 'y');
     if (dx) expectShape(op, 'dx', dx, this.inputShape);
     expectShape(op, 'dw', dw, this.filterShape);
     expectShape(op, 'db', db, [this.filterShape[0]]);

@@ -7,7 +7,7 @@
  * The addon re-checks only extents (native/ops.cc), so that no call, however it reaches the addon,
  * can make an op index outside a buffer; the messages users read come from here.
  */
-import { ShapeError, Tensor, describe, shapeText } from './tensor';
+import { ShapeError, Tensor, describe, shapeText, sizeOf } from './tensor';
 
 // ---- geometry ----
 
@@ -47,6 +47,14 @@ export function expectSameSize(op: string, name: string, t: Tensor, like: Tensor
   checkTensor(op, name, t);
   if (t.size !== like.size) {
     throw new ShapeError(`${op}: ${name} ${shapeText(t.shape)} must have as many elements as ${likeName} ${shapeText(like.shape)}`);
+  }
+}
+
+/** Throws unless `t` has as many elements as a tensor of `shape` named `likeName` (any shape of that size). */
+export function expectSizeOf(op: string, name: string, t: Tensor, shape: readonly number[], likeName: string): void {
+  checkTensor(op, name, t);
+  if (t.size !== sizeOf(shape)) {
+    throw new ShapeError(`${op}: ${name} ${shapeText(t.shape)} must have as many elements as ${likeName} ${shapeText(shape)}`);
   }
 }
 
@@ -140,6 +148,13 @@ export function checkClasses(op: string, name: string, t: Tensor, labels: Tensor
   if (labels && t.shape[0] > 0 && t.shape[1] === 0) {
     throw new ShapeError(`${op}: ${name} ${shapeText(t.shape)} have no classes for the labels to name`);
   }
+}
+
+/** The [2] accumulator of summed NLL and errors, which needs labels to count against. */
+export function checkStats(op: string, stats: Tensor | null, labels: Tensor | null): void {
+  if (!stats) return;
+  if (!labels) throw new ShapeError(`${op}: stats need labels`);
+  expectShape(op, 'stats', stats, [2]);
 }
 
 // ---- layers and the model ----

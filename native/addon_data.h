@@ -31,6 +31,27 @@ Napi::Value guard(Napi::Env env, F&& body);
 /// @brief Throws (as a JS exception) an Error with the given message and code.
 Napi::Error make_error(Napi::Env env, const std::string& message, const char* code);
 
+/// @brief Native bytes a JS handle owns, reported to V8 as external memory while it holds them
+/// (TensorWrap, PlanWrap). release() is what dispose() and the basic finalizer both call: telling
+/// V8 about freed external memory is allowed during GC; with no env (a destructor) it only forgets.
+class ExternalBytes {
+ public:
+  void hold(Napi::Env env, int64_t bytes) {
+    bytes_ = bytes;
+    if (bytes_) Napi::MemoryManagement::AdjustExternalMemory(env, bytes_);
+  }
+  void release(Napi::node_addon_api_basic_env env) {
+    if (env && bytes_) {
+      int64_t adjusted = 0;
+      napi_adjust_external_memory(env, -bytes_, &adjusted);
+    }
+    bytes_ = 0;
+  }
+
+ private:
+  int64_t bytes_ = 0;
+};
+
 }  // namespace lenet
 
 #include "device.h"

@@ -31,21 +31,16 @@ PlanWrap::PlanWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PlanWrap>(
   auto* init = info[0].As<Napi::External<PlanInit>>().Data();
   backend_ = std::move(init->backend);
   plan_ = std::move(init->plan);
-  external_bytes_ = static_cast<int64_t>(plan_->state_bytes());
-  Napi::MemoryManagement::AdjustExternalMemory(info.Env(), external_bytes_);
+  external_.hold(info.Env(), static_cast<int64_t>(plan_->state_bytes()));
 }
 
 PlanWrap::~PlanWrap() { release(nullptr); }
 
-// As TensorWrap's: a basic finalizer touches only the external-memory count.
+// A basic finalizer: it touches only the external-memory count (see ExternalBytes).
 void PlanWrap::Finalize(Napi::BasicEnv env) { release(env); }
 
 void PlanWrap::release(Napi::node_addon_api_basic_env env) {
-  if (env && external_bytes_) {
-    int64_t adjusted = 0;
-    napi_adjust_external_memory(env, -external_bytes_, &adjusted);
-  }
-  external_bytes_ = 0;
+  external_.release(env);
   plan_.reset();
 }
 

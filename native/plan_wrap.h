@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "addon_data.h"
 #include "device.h"
 
 namespace lenet {
@@ -37,7 +38,7 @@ class PlanWrap : public Napi::ObjectWrap<PlanWrap> {
 
   std::shared_ptr<BackendState> backend_;
   std::shared_ptr<ConvPoolPlan> plan_;
-  int64_t external_bytes_ = 0;
+  ExternalBytes external_;
 };
 
 }  // namespace lenet

@@ -35,10 +35,7 @@ TensorWrap::TensorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tensor
   auto* init = info[0].As<Napi::External<TensorInit>>().Data();
   backend_ = std::move(init->backend);
   ref_ = std::move(init->ref);
-  if (init->owner) {
-    external_bytes_ = static_cast<int64_t>(ref_.storage->numel() * sizeof(float));
-    Napi::MemoryManagement::AdjustExternalMemory(info.Env(), external_bytes_);
-  }
+  if (init->owner) external_.hold(info.Env(), static_cast<int64_t>(ref_.storage->numel() * sizeof(float)));
 }
 
 TensorWrap::~TensorWrap() { release(nullptr); }
@@ -48,11 +45,7 @@ TensorWrap::~TensorWrap() { release(nullptr); }
 void TensorWrap::Finalize(Napi::BasicEnv env) { release(env); }
 
 void TensorWrap::release(Napi::node_addon_api_basic_env env) {
-  if (env && external_bytes_) {
-    int64_t adjusted = 0;
-    napi_adjust_external_memory(env, -external_bytes_, &adjusted);
-  }
-  external_bytes_ = 0;
+  external_.release(env);
   ref_.storage.reset();
 }
 

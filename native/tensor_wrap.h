@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "addon_data.h"
 #include "device.h"
 
 namespace lenet {
@@ -38,7 +39,7 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
 
   std::shared_ptr<BackendState> backend_;
   TensorRef ref_;
-  int64_t external_bytes_ = 0;
+  ExternalBytes external_;
 };
 
 }  // namespace lenet

@@ -46,6 +46,17 @@ export function backendCases(options: { allGemmKernels?: boolean } = {}): Backen
 }
 
 /**
+ * A new backend of the case `name` (as `describeEachBackend` passes it), for a test that counts
+ * every live buffer: on a backend of its own, no tensor another test left to the garbage
+ * collector can be finalized in the middle of the count. The caller disposes it.
+ */
+export function makeBackend(name: string, options: { allGemmKernels?: boolean } = {}): Backend {
+  const c = backendCases(options).available.find((x) => x.name === name);
+  if (!c) throw new Error(`makeBackend: no available backend case named ${name}`);
+  return c.make();
+}
+
+/**
  * `describe`s `title` once per available backend (the backend is created before the tests and
  * disposed after), and registers one skipped test per absent backend whose name carries the reason.
  */

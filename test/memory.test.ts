@@ -11,7 +11,7 @@ import { SGD } from '../lib/optimizer';
 import { RandomState } from '../lib/rng';
 import type { Tensor } from '../lib/tensor';
 import { trainStep } from '../lib/trainer';
-import { backendCases, describeEachBackend } from './backends';
+import { describeEachBackend, makeBackend } from './backends';
 import { TestRandom } from './reference';
 
 function expectThrowMessage(fn: () => unknown, message: string): void {
@@ -35,7 +35,7 @@ describeEachBackend('memory', (getBackend, name) => {
   // The tests that count every buffer use backends made for the purpose, so none depends on what
   // ran before it (nor on when the garbage collector finalizes what another test left to it).
   test('a fresh backend has no live allocations, and none once everything made on it is disposed', async () => {
-    const fresh = backendCases().available.find((c) => c.name === name)!.make();
+    const fresh = makeBackend(name);
     try {
       expect(await live(fresh)).toEqual({ liveBuffers: 0, liveBytes: 0 });
       const net = new LeNet5({ backend: fresh, nkerns: [3, 4], hidden: 7 });
@@ -51,9 +51,8 @@ describeEachBackend('memory', (getBackend, name) => {
   });
 
   test('LeNet5: create, train a few steps (views as inputs, several batch sizes), read, dispose -> back to the live buffers and bytes before', async () => {
-    // A backend of its own, so that no tensor another test left to the garbage collector can be
-    // finalized in the middle of the count.
-    const be = backendCases().available.find((c) => c.name === name)!.make();
+    // A backend of its own: see makeBackend.
+    const be = makeBackend(name);
     const before = await live(be);
     const rnd = new TestRandom(400);
     const net = new LeNet5({ backend: be, nkerns: [3, 4], hidden: 7 });

@@ -23,7 +23,7 @@ import { type Parameter, ParameterArena } from '../lib/layers';
 import { LeNet5 } from '../lib/lenet5';
 import { SGD, type SGDOptimizerOptions } from '../lib/optimizer';
 import { trainStep } from '../lib/trainer';
-import { backendCases, describeEachBackend } from './backends';
+import { describeEachBackend, makeBackend } from './backends';
 import { expectError, thrown } from './integration-helpers';
 import * as R from './reference';
 
@@ -214,9 +214,8 @@ describeEachBackend('SGD', (getBackend, name) => {
   });
 
   test('plain SGD allocates nothing; momentum allocates its velocity at the first step and dispose() frees it', async () => {
-    // A backend of its own: the shared one's counters can change at any time when the garbage
-    // collector finalizes a tensor an earlier test left to it.
-    const be = backendCases().available.find((c) => c.name === name)!.make();
+    // A backend of its own: see makeBackend.
+    const be = makeBackend(name);
     const arena = makeArena(be, 4);
     const start = await live(be);
     const plain = new SGD(arena.params(), { weightDecay: 0.1 });

@@ -333,6 +333,19 @@ describe('SGDTrainer on 2000 MNIST images, batch 100 (20 minibatches an epoch)',
   let trajectory: Float32Array[];
   const LR = 0.1;
 
+  /** `steps` trainStep()s over the training minibatches of 100 in order (wrapping after 20); `after` runs after each. */
+  async function trainMinibatches(model: LeNet5, sgd: SGD, steps: number, after?: () => Promise<void>): Promise<void> {
+    for (let it = 0; it < steps; it++) {
+      const mb = it % 20;
+      const x = data.train.images.slice(mb * 100, 100);
+      const y = data.train.labels.slice(mb * 100, 100);
+      trainStep(model, sgd, x, y);
+      x.dispose();
+      y.dispose();
+      await after?.();
+    }
+  }
+
   beforeAll(async () => {
     backend = createBackend({ device: 'cpu' });
     data = await loadMnist({ backend, limit: { train: 2000, validation: 1000, test: 1000 } });
@@ -342,15 +355,9 @@ describe('SGDTrainer on 2000 MNIST images, batch 100 (20 minibatches an epoch)',
     const model = new LeNet5({ backend, ...SMALL });
     const sgd = new SGD(model.params(), { learningRate: LR });
     trajectory = [await model.arena.values.read()];
-    for (let it = 0; it < 40; it++) {
-      const mb = it % 20;
-      const x = data.train.images.slice(mb * 100, 100);
-      const y = data.train.labels.slice(mb * 100, 100);
-      trainStep(model, sgd, x, y);
-      x.dispose();
-      y.dispose();
+    await trainMinibatches(model, sgd, 40, async () => {
       trajectory.push(await model.arena.values.read());
-    }
+    });
     sgd.dispose();
     model.dispose();
   });
@@ -462,13 +469,7 @@ describe('SGDTrainer on 2000 MNIST images, batch 100 (20 minibatches an epoch)',
     // validation set labelled with its own predictions except for 9 images: exactly 9 errors in 1000.
     const model = new LeNet5({ backend, ...SMALL });
     const sgd = new SGD(model.params(), { learningRate: LR });
-    for (let mb = 0; mb < 10; mb++) {
-      const x = data.train.images.slice(mb * 100, 100);
-      const y = data.train.labels.slice(mb * 100, 100);
-      trainStep(model, sgd, x, y);
-      x.dispose();
-      y.dispose();
-    }
+    await trainMinibatches(model, sgd, 10);
     sgd.dispose();
     const images = new Float32Array(await data.validation.images.read()); // this realm's Float32Array (api.test.ts)
     const predicted = (await model.predict(images)).labels;
@@ -488,13 +489,7 @@ describe('SGDTrainer on 2000 MNIST images, batch 100 (20 minibatches an epoch)',
     const options = { learningRate: LR, momentum: 0.9, weightDecay: 1e-3 };
     const ref = new LeNet5({ backend, ...SMALL });
     const sgd = new SGD(ref.params(), options);
-    for (let mb = 0; mb < 20; mb++) {
-      const x = data.train.images.slice(mb * 100, 100);
-      const y = data.train.labels.slice(mb * 100, 100);
-      trainStep(ref, sgd, x, y);
-      x.dispose();
-      y.dispose();
-    }
+    await trainMinibatches(ref, sgd, 20);
     const expected = await ref.arena.values.read();
     sgd.dispose();
     ref.dispose();

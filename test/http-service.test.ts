@@ -2,17 +2,20 @@
  * examples/http-service.js as a user runs it: a model trained here (3000 images, 1 epoch) is saved,
  * the service is started as a child process on a free port, and its routes are exercised over
  * HTTP: predictions equal the in-process ones, every malformed request gets its status and
- * message, oversized requests 413, and SIGTERM stops it cleanly.
+ * message, oversized requests 413, a flood of requests 503 while its memory stays bounded, bad
+ * flags and options a clear error, and SIGTERM stops it promptly and cleanly.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'child_process';
+import * as fs from 'fs';
 import * as http from 'http';
+import * as net from 'net';
 import * as path from 'path';
 import { type Backend, createBackend } from '../lib/backend';
 import { loadMnist } from '../lib/data';
 import { LeNet5 } from '../lib/lenet5';
 import { type MnistHost, loadMnistFiles } from '../lib/mnist';
 import { SGDTrainer } from '../lib/trainer';
-import { ROOT, ensureCompiledLib, tmpDir, tolerateForeignTypedArrays } from './integration-helpers';
+import { ROOT, ensureCompiledLib, runNode, thrown, tmpDir, tolerateForeignTypedArrays } from './integration-helpers';
 
 const PIXELS = 784;
 const tmp = tmpDir('http');
@@ -69,15 +72,15 @@ interface Reply {
 }
 
 /**
- * One request on a fresh connection. `body` is sent with a content-length unless `chunked`;
+ * One request on a fresh connection (or one of `agent`'s). `body` is sent with a content-length unless `chunked`;
  * `headersOnly` sends just the headers (declaring `declaredLength`) and waits for the answer.
  */
 function request(
   port: number,
   method: string,
   route: string,
-  body?: string,
-  options: { chunked?: boolean; headersOnly?: boolean; declaredLength?: number } = {},
+  body?: string | Buffer,
+  options: { chunked?: boolean; headersOnly?: boolean; declaredLength?: number; agent?: http.Agent } = {},
 ): Promise<Reply> {
   return new Promise((resolve) => {
     const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/json' };
@@ -90,7 +93,7 @@ function request(
         resolve(r);
       }
     };
-    const req = http.request({ host: '127.0.0.1', port, method, path: route, headers, agent: false }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: route, headers, agent: options.agent ?? false }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (text += d));
@@ -116,11 +119,50 @@ function request(
   });
 }
 
+/** Sends `text` as it is on a fresh TCP connection; resolves with the status and the JSON body of the answer. */
+function rawRequest(port: number, text: string): Promise<{ status: number; json: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(text));
+    let data = '';
+    socket.setEncoding('utf8').on('data', (d: string) => (data += d));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const status = /^HTTP\/1\.1 (\d{3}) /.exec(data);
+      if (!status) {
+        reject(new Error(`no HTTP answer: ${JSON.stringify(data)}`));
+        return;
+      }
+      let json: unknown;
+      try {
+        json = JSON.parse(data.slice(data.indexOf('\r\n\r\n') + 4));
+      } catch {
+        json = undefined;
+      }
+      resolve({ status: Number(status[1]), json });
+    });
+  });
+}
+
+/** A process's resident memory now and its peak so far, in MiB (from /proc/PID/status), or null where there is no /proc. */
+function memory(pid: number): { rss: number; peak: number } | null {
+  let status: string;
+  try {
+    status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return null;
+  }
+  const mib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)![1]) / 1024;
+  return { rss: mib('VmRSS'), peak: mib('VmHWM') };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 let host: MnistHost;
 let backend: Backend;
 let model: LeNet5;
 let service: Service;
 let limited: Service; // --max-images 2
+let busy: Service; // --max-concurrent 2 --max-queued 4 --device cpu
 /** Test image i as the service expects it: 784 numbers in [0, 1] (the pixel bytes / 255). */
 const image = (i: number) => Array.from(host.test.images.subarray(i * PIXELS, (i + 1) * PIXELS), (v) => v / 255);
 
@@ -133,11 +175,15 @@ beforeAll(async () => {
   await new SGDTrainer(model, { batchSize: 100, epochs: 1 }).fit(data);
   data.dispose();
   await model.save(CKPT);
-  [service, limited] = await Promise.all([startService(), startService(['--max-images', '2'])]);
+  [service, limited, busy] = await Promise.all([
+    startService(),
+    startService(['--max-images', '2']),
+    startService(['--max-concurrent', '2', '--max-queued', '4', '--device', 'cpu']),
+  ]);
 }, 120_000);
 
 afterAll(async () => {
-  for (const s of [service, limited]) {
+  for (const s of [service, limited, busy]) {
     if (s && s.child.exitCode === null && s.child.signalCode === null) {
       s.child.kill('SIGKILL');
       await s.exited;
@@ -199,6 +245,8 @@ describe('POST /predict', () => {
     ['a negative pixel', () => JSON.stringify([...zeros().slice(1), -0.5]), 'pixel 783 of image 0 is -0.5, expected a number in [0, 1] (divide 0..255 values by 255)'],
     ['a null pixel', () => JSON.stringify([[...zeros()], [0, 0, 0, null, ...zeros().slice(4)]]), 'pixel 3 of image 1 is null, expected a number in [0, 1] (divide 0..255 values by 255)'],
     ['a string pixel', () => JSON.stringify([0, 0, 0, 0, 0, '0.5', ...zeros().slice(6)]), 'pixel 5 of image 0 is "0.5", expected a number in [0, 1] (divide 0..255 values by 255)'],
+    ['a pixel 1e999 (Infinity to JSON.parse)', () => `[0,0,0,1e999${',0'.repeat(780)}]`, 'pixel 3 of image 0 is Infinity (a number too large for a double, like 1e999), expected a number in [0, 1] (divide 0..255 values by 255)'],
+    ['a pixel -1e999', () => `[${JSON.stringify(zeros())},[-1e999${',0'.repeat(783)}]]`, 'pixel 0 of image 1 is -Infinity (a number too large for a double, like 1e999), expected a number in [0, 1] (divide 0..255 values by 255)'],
     ['{ images: "x" }', '{"images":"x"}', 'body must be a JSON array of 784 pixel values, an array of such arrays, or { "images": ... }'],
     ['a number', '42', 'body must be a JSON array of 784 pixel values, an array of such arrays, or { "images": ... }'],
     ['an empty array', '[]', 'no images in the body'],
@@ -270,6 +318,200 @@ describe('other routes', () => {
     expect({ status: r2.status, json: r2.json }).toEqual({ status: 405, json: { error: 'use POST /predict' } });
     const r3 = await request(service.port, 'POST', '/health', '{}');
     expect({ status: r3.status, json: r3.json }).toEqual({ status: 405, json: { error: 'use GET /health' } });
+  });
+});
+
+describe('a flood of requests -> 503 with Retry-After, memory bounded', () => {
+  test('100 concurrent requests of 1000 images (7.8 MB each) at --max-concurrent 2 --max-queued 4', async () => {
+    // 1000 test images, every pixel written with 9 characters: a body just under the default limit
+    const texts = Array.from({ length: 1000 }, (_, i) => Array.from(host.test.images.subarray(i * PIXELS, (i + 1) * PIXELS), (v) => (v / 255).toFixed(7)));
+    const body = Buffer.from(`[${texts.map((t) => `[${t.join(',')}]`).join(',')}]`);
+    expect(body.length).toBeLessThanOrEqual(1000 * 784 * 10 + 4096);
+    const local = await model.predict(Float32Array.from(texts.flat(), Number));
+    const before = memory(busy.child.pid!);
+    const replies = await Promise.all(Array.from({ length: 100 }, () => request(busy.port, 'POST', '/predict', body)));
+    const after = memory(busy.child.pid!);
+
+    expect(replies.filter((r) => r.error !== undefined)).toEqual([]);
+    const ok = replies.filter((r) => r.status === 200);
+    const refused = replies.filter((r) => r.status === 503);
+    expect(ok.length + refused.length).toBe(100);
+    // the first 2 + 4 to arrive are admitted; the rest arrive while those are at work
+    expect(ok.length).toBeGreaterThanOrEqual(6);
+    expect(refused.length).toBeGreaterThanOrEqual(1);
+    for (const r of ok) {
+      expect(r.json.predictions.map((p: { label: number }) => p.label)).toEqual(Array.from(local.labels));
+      r.json.predictions[999].probabilities.forEach((v: number, j: number) => expect(v).toBeCloseTo(local.probabilities[999 * 10 + j], 6));
+    }
+    for (const r of refused) {
+      expect({ json: r.json, retryAfter: r.headers!['retry-after'], connection: r.headers!.connection }).toEqual({
+        json: { error: 'busy (2 requests in progress and 4 waiting); retry in 1 s' },
+        retryAfter: '1',
+        connection: 'close',
+      });
+    }
+    if (before && after) {
+      // Bounded: about 210 MiB over the idle service here. Unbounded (every request read and
+      // parsed at once), the same flood took it about 950 MiB over.
+      expect(after.peak - before.rss).toBeLessThan(450);
+    }
+    const again = await request(busy.port, 'POST', '/predict', JSON.stringify(image(0)));
+    expect(again.status).toBe(200);
+  });
+});
+
+describe('malformed request targets -> 400 naming the target', () => {
+  const targets: [string, string][] = [
+    ['http://[', 'request target "http://[" is not a valid URL'],
+    ['http://[::1/predict', 'request target "http://[::1/predict" is not a valid URL'],
+    ['http://x:99999/predict', 'request target "http://x:99999/predict" is not a valid URL'],
+    ['http://', 'request target "http://" is not a valid URL'],
+    ['ftp://x/predict', 'request target "ftp://x/predict" is neither a path (like /predict) nor an absolute http:// URL'],
+  ];
+  test.each(targets)('GET %s', async (target, message) => {
+    const r = await rawRequest(service.port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    expect(r).toEqual({ status: 400, json: { error: message } });
+  });
+
+  test('well-formed targets of every form still reach their routes', async () => {
+    const get = (target: string, method = 'GET') => rawRequest(service.port, `${method} ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    expect((await get('http://x/health?verbose')).status).toBe(200);
+    expect((await get('//[')).json).toEqual({ error: 'no route //[; use POST /predict or GET /health' });
+    expect((await get('*', 'OPTIONS')).json).toEqual({ error: 'no route *; use POST /predict or GET /health' });
+    // targets that are neither (predict, urn:x) Node.js's own parser already answers 400 (without a body)
+    expect(await get('predict')).toEqual({ status: 400, json: undefined });
+  });
+});
+
+describe('the command line', () => {
+  const help = "Run 'node examples/http-service.js --help' for the options.\n";
+  const badFlags: [string[], string][] = [
+    [['--max-images=abc'], "--max-images must be an integer from 1 to 50000, got 'abc'"],
+    [['--max-images=0'], "--max-images must be an integer from 1 to 50000, got '0'"],
+    [['--max-images=-1'], "--max-images must be an integer from 1 to 50000, got '-1'"],
+    [['--max-images='], "--max-images must be an integer from 1 to 50000, got ''"],
+    [['--max-images', '50001'], "--max-images must be an integer from 1 to 50000, got '50001'"],
+    [['--port', '65536'], "--port must be an integer from 0 to 65535, got '65536'"],
+    [['--port', '80.5'], "--port must be an integer from 0 to 65535, got '80.5'"],
+    [['--max-concurrent', '0'], "--max-concurrent must be an integer from 1 to 1024, got '0'"],
+    [['--max-queued', 'many'], "--max-queued must be an integer from 0 to 100000, got 'many'"],
+    [['--device', 'gpu'], "--device must be cpu, cuda or auto, got 'gpu'"],
+    [['--host', ''], '--host needs an address (like 127.0.0.1 or ::)'],
+    [['--max-image', '5'], "Unknown option '--max-image'"],
+    [['extra'], "Unexpected argument 'extra'. This command does not take positional arguments"],
+    [['--port'], "Option '--port <value>' argument missing"],
+  ];
+  test('every bad flag: "http-service: <message>" on stderr, exit status 2, before loading anything', async () => {
+    const results = await Promise.all(badFlags.map(([args]) => runNode(['examples/http-service.js', '--checkpoint', CKPT, ...args])));
+    results.forEach((r, i) => {
+      expect({ args: badFlags[i][0], code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({
+        args: badFlags[i][0],
+        code: 2,
+        stdout: '',
+        stderr: `http-service: ${badFlags[i][1]}\n${help}`,
+      });
+    });
+    const none = await runNode(['examples/http-service.js', '--port', '0']);
+    expect({ code: none.code, stderr: none.stderr }).toEqual({
+      code: 2,
+      stderr: `http-service: --checkpoint FILE is required (train one with: node lib/train.js --epochs 5 --save lenet5.safetensors)\n${help}`,
+    });
+  });
+
+  test('--help prints the usage and exits 0', async () => {
+    for (const flag of ['--help', '-h']) {
+      const r = await runNode(['examples/http-service.js', flag]);
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(r.stdout.startsWith('Usage: node examples/http-service.js --checkpoint FILE [options]\n')).toBe(true);
+      for (const name of ['--checkpoint', '--port', '--host', '--device', '--max-images', '--max-concurrent', '--max-queued', '--help']) {
+        expect(r.stdout).toContain(name);
+      }
+    }
+  });
+});
+
+describe('createService options', () => {
+  // The example itself, in this process (it loads lib/index.js; the addon only when a backend is made).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { createService } = require('../examples/http-service.js') as { createService(model: unknown, options?: unknown): http.Server & { idle(): Promise<void> } };
+  const bad: [string, () => unknown, string, string][] = [
+    ['maxConcurrent 0', () => ({ maxConcurrent: 0 }), 'RangeError', 'createService: maxConcurrent must be an integer from 1 to 1024, got 0'],
+    ['maxConcurrent "4"', () => ({ maxConcurrent: '4' }), 'TypeError', 'createService: maxConcurrent must be an integer from 1 to 1024, got "4"'],
+    ['maxQueued -1', () => ({ maxQueued: -1 }), 'RangeError', 'createService: maxQueued must be an integer from 0 to 100000, got -1'],
+    ['maxQueued 1.5', () => ({ maxQueued: 1.5 }), 'RangeError', 'createService: maxQueued must be an integer from 0 to 100000, got 1.5'],
+    ['maxImages NaN', () => ({ maxImages: NaN }), 'RangeError', 'createService: maxImages must be an integer from 1 to 50000, got NaN'],
+    ['maxBodyBytes 0', () => ({ maxBodyBytes: 0 }), 'RangeError', `createService: maxBodyBytes must be an integer from 1 to ${require('buffer').constants.MAX_STRING_LENGTH}, got 0`],
+    ['an unknown option', () => ({ maxconcurrent: 2 }), 'TypeError', "createService: unknown option 'maxconcurrent' (known: maxImages, maxConcurrent, maxQueued, maxBodyBytes)"],
+    ['options null', () => null, 'TypeError', 'createService: options must be an object'],
+  ];
+  test.each(bad)('%s', (_what, options, name, message) => {
+    const e = thrown(() => createService(model, options()));
+    expect({ name: e.name, message: e.message }).toEqual({ name, message });
+  });
+
+  test('no model', () => {
+    const e = thrown(() => createService(undefined));
+    expect({ name: e.name, message: e.message }).toEqual({ name: 'TypeError', message: 'createService: model must be a loaded LeNet5 (LeNet5.load(file, { backend }))' });
+  });
+
+  test('good options give a server that is not listening yet and is idle', async () => {
+    const server = createService(model, { maxConcurrent: 1, maxQueued: 0, maxImages: 1 });
+    expect(server).toBeInstanceOf(http.Server);
+    expect(server.listening).toBe(false);
+    await server.idle();
+  });
+});
+
+describe('shutdown', () => {
+  test('SIGTERM with an idle keep-alive connection open: exits within 2 s, status 0', async () => {
+    const s = await startService(['--device', 'cpu']);
+    const agent = new http.Agent({ keepAlive: true });
+    try {
+      const r = await request(s.port, 'GET', '/health', undefined, { agent });
+      expect({ status: r.status, connection: r.headers!.connection }).toEqual({ status: 200, connection: 'keep-alive' });
+      const t0 = Date.now();
+      s.child.kill('SIGTERM');
+      expect(await s.exited).toEqual({ code: 0, signal: null });
+      expect(Date.now() - t0).toBeLessThan(2000);
+      expect(s.stderr).toBe('');
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  test('SIGTERM during a request on a keep-alive connection: it is answered (connection: close), then the process exits at once', async () => {
+    const s = await startService(['--device', 'cpu']);
+    const agent = new http.Agent({ keepAlive: true });
+    try {
+      const images = [0, 1, 2, 3, 4].map(image);
+      const local = await model.predict(Float32Array.from(images.flat()));
+      const body = Buffer.from(JSON.stringify(images));
+      const reply = new Promise<Reply & { at: number }>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port: s.port, method: 'POST', path: '/predict', agent, headers: { 'content-length': body.length } }, (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (d: string) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, json: JSON.parse(text), at: Date.now() }));
+        });
+        req.on('error', reject);
+        // half the body now, SIGTERM while the service waits for the rest, then the rest
+        req.write(body.subarray(0, body.length >> 1));
+        sleep(300)
+          .then(() => s.child.kill('SIGTERM'))
+          .then(() => sleep(300))
+          .then(() => {
+            expect(s.child.exitCode).toBe(null); // still there: the request is in flight
+            req.end(body.subarray(body.length >> 1));
+          });
+      });
+      const r = await reply;
+      expect({ status: r.status, connection: r.headers!.connection }).toEqual({ status: 200, connection: 'close' });
+      expect(r.json.predictions.map((p: { label: number }) => p.label)).toEqual(Array.from(local.labels));
+      expect(await s.exited).toEqual({ code: 0, signal: null });
+      expect(Date.now() - r.at).toBeLessThan(2000);
+      expect(s.stderr).toBe('');
+    } finally {
+      agent.destroy();
+    }
   });
 });
 

@@ -18,6 +18,7 @@ import {
   NamedTensor,
   saveSafetensors,
 } from '../lib/safetensors';
+import { MAX_CHECKPOINT_HEADER_BYTES, MAX_CHECKPOINT_TENSORS, readCheckpoint } from '../lib/checkpoint';
 
 const SRC = 'lenet5.safetensors';
 
@@ -52,9 +53,9 @@ function bits(a: Float32Array): number[] {
   return Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
 }
 
-function decodeError(bytes: Uint8Array, expected?: Record<string, number[]>): CheckpointError {
+function decodeError(bytes: Uint8Array, expected?: Record<string, number[]>, options?: { maxTensors?: number }): CheckpointError {
   try {
-    decodeSafetensors(bytes, SRC, expected);
+    decodeSafetensors(bytes, SRC, expected, options);
   } catch (err) {
     expect(err).toBeInstanceOf(CheckpointError);
     return err as CheckpointError;
@@ -338,6 +339,72 @@ describe('expected tensors', () => {
   });
 });
 
+describe('many or long names', () => {
+  /** A header of `n` zero-size tensors t0, t1, ... (all at [0,0]), built as text. */
+  function zeroSizeEntries(n: number): Buffer {
+    const parts: string[] = [];
+    for (let i = 0; i < n; i++) parts.push(`"t${i}":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}`);
+    return buildFile(`{${parts.join(',')}}`);
+  }
+
+  test('a list of names in a message names five and counts the rest', () => {
+    const bytes = zeroSizeEntries(12);
+    expect(decodeError(bytes, { a: [1], b: [1] }).message).toBe(
+      `${SRC}: missing tensors a, b; unexpected tensors t0, t1, t2, t3, t4 and 7 more`,
+    );
+    const wanted = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`w${i}`, [0]]));
+    expect(decodeError(zeroSizeEntries(1), wanted).message).toBe(
+      `${SRC}: missing tensors w0, w1, w2, w3, w4 and 4 more; unexpected tensor t0`,
+    );
+  });
+
+  test('a long name is shortened in messages', () => {
+    const name = 'n'.repeat(10000);
+    const bytes = buildFile(`{"${name}":{"dtype":"F16","shape":[0],"data_offsets":[0,0]}}`);
+    expect(decodeError(bytes).message).toBe(`${SRC}: tensor ${'n'.repeat(57)}... has dtype F16; only F32 is supported`);
+  });
+
+  test('maxTensors rejects a header listing more tensors, metadata aside', () => {
+    const bytes = buildFile(
+      '{"__metadata__":{"a":"b"},"x":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"y":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}}',
+    );
+    expect([...decodeSafetensors(bytes, SRC, undefined, { maxTensors: 2 }).tensors.keys()]).toEqual(['x', 'y']);
+    try {
+      decodeSafetensors(bytes, SRC, undefined, { maxTensors: 1 });
+      throw new Error('accepted');
+    } catch (err) {
+      expect(err).toBeInstanceOf(CheckpointError);
+      expect((err as Error).message).toBe(`${SRC}: header lists 2 tensors, more than the 1 this reader accepts`);
+    }
+  });
+
+  test('a list of 20000 unexpected names makes a short message', () => {
+    const message = decodeError(zeroSizeEntries(20000), { 'layer0.W': [20, 1, 5, 5] }).message;
+    expect(message).toBe(`${SRC}: missing tensor layer0.W; unexpected tensors t0, t1, t2, t3, t4 and 19995 more`);
+  });
+
+  test('as a checkpoint, 1.5 million zero-size entries are rejected at once with a short message', async () => {
+    const file = path.join(tmpDir, 'many.safetensors');
+    fs.writeFileSync(file, zeroSizeEntries(1_500_000));
+    const start = Date.now();
+    const err = (await readCheckpoint(file).catch((e: unknown) => e)) as CheckpointError;
+    const seconds = (Date.now() - start) / 1000;
+    expect(err).toBeInstanceOf(CheckpointError);
+    expect(err.message).toBe(`${file}: header length 88888891 exceeds the ${MAX_CHECKPOINT_HEADER_BYTES}-byte limit`);
+    // Loose: speed belongs to benchmarks; this catches a return of the 22-second path (reading
+    // the 89 MB file is most of what is left).
+    expect(seconds).toBeLessThan(5);
+  });
+
+  test('as a checkpoint, a header under the length limit that lists too many tensors is rejected before validation', async () => {
+    const file = path.join(tmpDir, 'many.safetensors');
+    fs.writeFileSync(file, zeroSizeEntries(10000));
+    const err = (await readCheckpoint(file).catch((e: unknown) => e)) as CheckpointError;
+    expect(err).toBeInstanceOf(CheckpointError);
+    expect(err.message).toBe(`${file}: header lists 10000 tensors, more than the ${MAX_CHECKPOINT_TENSORS} this reader accepts`);
+  });
+});
+
 describe('saveSafetensors / loadSafetensors', () => {
   const t1: NamedTensor[] = [{ name: 'w', shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) }];
   const t2: NamedTensor[] = [
@@ -385,14 +452,39 @@ describe('saveSafetensors / loadSafetensors', () => {
     expect(fs.readdirSync(tmpDir)).toEqual([]);
   });
 
-  test('a failed rename removes the temp file and keeps the target', async () => {
-    // The target is a non-empty directory, so rename(tmp, target) fails after the temp file was written.
+  test('a directory as the destination is refused before anything is written, and keeps its contents', async () => {
     const target = path.join(tmpDir, 'model.safetensors');
     fs.mkdirSync(target);
     fs.writeFileSync(path.join(target, 'keep'), 'x');
-    await expect(saveSafetensors(target, t1)).rejects.toThrow(new RegExp(`^${target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: cannot save checkpoint: E`));
+    const err = await saveSafetensors(target, t1).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(CheckpointError);
+    expect((err as CheckpointError).message).toBe(`${target}: will not write checkpoint over a directory; give the path of a regular file`);
+    expect((err as CheckpointError).code).toBe('ENOTREG');
     expect(fs.readdirSync(tmpDir)).toEqual(['model.safetensors']);
     expect(fs.readdirSync(target)).toEqual(['keep']);
+  });
+
+  test('saving through a symbolic link writes the target and keeps the link', async () => {
+    const target = path.join(tmpDir, 'real.safetensors');
+    const link = path.join(tmpDir, 'link.safetensors');
+    await saveSafetensors(target, t1);
+    fs.symlinkSync('real.safetensors', link);
+    await saveSafetensors(link, t2, { epoch: '7' });
+    expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(fs.readlinkSync(link)).toBe('real.safetensors');
+    expect(fs.readFileSync(target).equals(encodeSafetensors(t2, { epoch: '7' }))).toBe(true);
+    expect(fs.readdirSync(tmpDir).sort()).toEqual(['link.safetensors', 'real.safetensors']);
+  });
+
+  test('an I/O failure carries the errno code and the cause', async () => {
+    const file = path.join(tmpDir, 'no-such-dir', 'model.safetensors');
+    const saveErr = (await saveSafetensors(file, t1).catch((e: unknown) => e)) as CheckpointError;
+    expect(saveErr.code).toBe('ENOENT');
+    expect(saveErr.cause).toBeInstanceOf(Error);
+    const loadErr = (await loadSafetensors(file).catch((e: unknown) => e)) as CheckpointError;
+    expect(loadErr).toBeInstanceOf(CheckpointError);
+    expect(loadErr.code).toBe('ENOENT');
+    expect(loadErr.message).toBe(`${file}: cannot read checkpoint: ENOENT: no such file or directory, open '${file}'`);
   });
 
   test('invalid tensors reject before anything is written', async () => {

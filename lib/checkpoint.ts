@@ -6,14 +6,35 @@
  * Only the model's type is imported from lib/lenet5.ts: `LeNet5.save` and `LeNet5.load` call in
  * here, and a runtime import back would be a cycle.
  */
-import { promises as fsp } from 'fs';
 import type { LeNet5, LeNet5Config } from './lenet5';
-import { CheckpointError, type NamedTensor, decodeSafetensors, saveSafetensors } from './safetensors';
+import { CheckpointError, type NamedTensor, decodeSafetensors, readSafetensorsFile, saveSafetensors } from './safetensors';
 import { LENET5_FILTER, lenet5FeatureSide } from './shapes';
 
 /** The `format` entry of a LeNet5 checkpoint's `__metadata__`. */
 export const CHECKPOINT_FORMAT = 'lenet-cudnn/LeNet5';
 
+/**
+ * Most tensors a file read as a LeNet5 checkpoint may list: it has 8, and a header listing more
+ * than this is rejected as soon as its JSON is parsed.
+ */
+export const MAX_CHECKPOINT_TENSORS = 64;
+
+/**
+ * Longest safetensors header of a LeNet5 checkpoint (1 MiB): the tensors take under 1 KB, the
+ * rest is metadata. A longer header is rejected before its JSON is parsed; `saveCheckpoint`
+ * refuses metadata that would not fit.
+ */
+export const MAX_CHECKPOINT_HEADER_BYTES = 2 ** 20;
+
+/** Room in the header for the tensors' entries, beside the metadata. */
+const TENSOR_ENTRIES_BYTES = 2 ** 16;
+
+/** Largest nkerns, hidden, imageSize and classes read from metadata (the addon's int32 extents). */
+const MAX_DIMENSION = 0x7fffffff;
+/** Largest seed, as RandomState and `--seed` accept. */
+const MAX_SEED = 0xffffffff;
+/** Smallest image side that two 5x5 conv + 2x2 pool layers leave a feature map of (16). */
+const MIN_IMAGE_SIZE = 16;
 
 /** Tensor names and shapes of a LeNet5's parameters, as saved in checkpoints (the tutorial's names). */
 export function lenet5ParameterShapes(config: Omit<LeNet5Config, 'seed'>): Record<string, number[]> {
@@ -39,19 +60,13 @@ export interface Checkpoint {
 }
 
 /**
- * Saves a model's weights as safetensors (atomically: a temporary file renamed into place), with
- * the tutorial's tensor names and shapes and the architecture (and `extra`, e.g. a training
- * summary) in `__metadata__`. Conv weights are OIHW for cross-correlation.
+ * Saves a model's weights as safetensors (atomically: a temporary file renamed into place; a
+ * destination that is not a regular file is refused), with the tutorial's tensor names and shapes
+ * and the architecture (and `extra`, e.g. a training summary) in `__metadata__`. Conv weights are
+ * OIHW for cross-correlation. Throws a CheckpointError, before reading the weights, if the
+ * metadata would not fit in {@link MAX_CHECKPOINT_HEADER_BYTES}.
  */
 export async function saveCheckpoint(model: LeNet5, file: string, extra: Record<string, string> = {}): Promise<void> {
-  const values = await model.arena.values.read();
-  const tensors: NamedTensor[] = [];
-  let offset = 0;
-  for (const p of model.params()) {
-    const size = p.value.size;
-    tensors.push({ name: p.name, shape: [...p.shape], data: values.slice(offset, offset + size) });
-    offset += size;
-  }
   const { config } = model;
   const metadata: Record<string, string> = {
     ...extra,
@@ -64,43 +79,70 @@ export async function saveCheckpoint(model: LeNet5, file: string, extra: Record<
     convolution: 'cross-correlation',
     layout: 'conv W: OIHW [filters, in_channels, 5, 5]; dense W: [n_in, n_out] (y = x W + b)',
   };
+  const metadataBytes = Buffer.byteLength(JSON.stringify(metadata));
+  if (metadataBytes > MAX_CHECKPOINT_HEADER_BYTES - TENSOR_ENTRIES_BYTES) {
+    throw new CheckpointError(
+      `${file}: cannot save checkpoint: ${metadataBytes} bytes of metadata, over the ` +
+        `${MAX_CHECKPOINT_HEADER_BYTES - TENSOR_ENTRIES_BYTES} a checkpoint header has room for`,
+    );
+  }
+  const values = await model.arena.values.read();
+  const tensors: NamedTensor[] = [];
+  let offset = 0;
+  for (const p of model.params()) {
+    const size = p.value.size;
+    tensors.push({ name: p.name, shape: [...p.shape], data: values.slice(offset, offset + size) });
+    offset += size;
+  }
   await saveSafetensors(file, tensors, metadata);
 }
 
 /**
  * Reads a checkpoint written by `saveCheckpoint` (or any safetensors file with the same tensor
  * names and shapes: the architecture is read from the metadata when present, else from the
- * shapes) and validates the whole file. Returns the architecture and every parameter's values in
- * the model's `params()` order, one flat array. A bad file throws a CheckpointError.
+ * shapes) and validates the whole file: a regular file of at most 2 GiB (a FIFO or a device is
+ * refused without blocking), a header of at most {@link MAX_CHECKPOINT_HEADER_BYTES} listing at
+ * most {@link MAX_CHECKPOINT_TENSORS} tensors, an architecture that
+ * LeNet5 accepts, exactly the tensors and shapes of that architecture, and finite weights.
+ * Returns the architecture and every parameter's values in the model's `params()` order, one
+ * flat array. A bad file throws a CheckpointError whose message starts with the path.
  */
 export async function readCheckpoint(file: string): Promise<Checkpoint> {
-  let bytes: Buffer;
-  try {
-    bytes = await fsp.readFile(file);
-  } catch (err) {
-    throw new CheckpointError(`${file}: cannot read checkpoint: ${(err as Error).message}`);
-  }
-  const { tensors, metadata } = decodeSafetensors(bytes, file);
+  const bytes = await readSafetensorsFile(file);
+  const limit = { maxTensors: MAX_CHECKPOINT_TENSORS, maxHeaderBytes: MAX_CHECKPOINT_HEADER_BYTES };
+  const { tensors, metadata } = decodeSafetensors(bytes, file, undefined, limit);
   const config = checkpointConfig(file, tensors, metadata);
   // Validate every name and shape against the architecture before the caller allocates anything.
   const shapes = lenet5ParameterShapes(config);
-  decodeSafetensors(bytes, file, shapes);
+  decodeSafetensors(bytes, file, shapes, limit);
   // lenet5ParameterShapes lists the tensors in the model's declaration order, the order of params().
   const names = Object.keys(shapes);
   const values = new Float32Array(names.reduce((n, name) => n + tensors.get(name)!.data.length, 0));
   let offset = 0;
   for (const name of names) {
     const data = tensors.get(name)!.data;
+    checkFinite(file, name, data);
     values.set(data, offset);
     offset += data.length;
   }
   return { config, values };
 }
 
+/** Throws a CheckpointError naming the first NaN or infinite element of a tensor. */
+function checkFinite(file: string, name: string, data: Float32Array): void {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) {
+      throw new CheckpointError(`${file}: ${name}[${i}] is ${data[i]}; a checkpoint's weights must be finite`);
+    }
+  }
+}
+
 /**
  * The architecture of a checkpoint: `nkerns`, `hidden`, `imageSize`, `classes` and `seed` from its
  * metadata where present, else from the tensor shapes (and the tutorial's 28x28 images and seed).
- * Throws a CheckpointError for a missing tensor or a malformed metadata entry.
+ * Each value must be one LeNet5 accepts: nkerns, hidden and classes positive, imageSize at least
+ * 16, seed 0..4294967295 (what `--seed` and RandomState take), written in decimal digits.
+ * Throws a CheckpointError naming the file for a missing tensor or a malformed metadata entry.
  */
 export function checkpointConfig(file: string, tensors: Map<string, NamedTensor>, metadata: Record<string, string>): LeNet5Config {
   const shape = (name: string) => {
@@ -108,29 +150,46 @@ export function checkpointConfig(file: string, tensors: Map<string, NamedTensor>
     if (!t) throw new CheckpointError(`${file}: missing tensor ${name}`);
     return t.shape;
   };
-  const int = (key: string, fallback: number) => {
-    if (metadata[key] === undefined) return fallback;
-    const v = Number(metadata[key]);
-    if (!Number.isInteger(v) || v < 1) throw new CheckpointError(`${file}: metadata ${key} is '${metadata[key]}', expected a positive integer`);
-    return v;
+  const shapes: Record<string, number[]> = { 'layer0.W': shape('layer0.W'), 'layer1.W': shape('layer1.W'), 'layer3.W': shape('layer3.W') };
+  /** A dimension read from a tensor's shape, where the metadata does not give it. */
+  const fromShape = (key: string, name: string, rank: number, axis: number): number => {
+    const s = shapes[name];
+    const v = s.length === rank ? s[axis] : 0;
+    if (v >= 1 && v <= MAX_DIMENSION) return v;
+    throw new CheckpointError(
+      `${file}: metadata gives no ${key}, and ${name} of shape [${s.join(',')}] gives none either (expected ${rank} dimensions, axis ${axis} a positive integer)`,
+    );
   };
-  const w0 = shape('layer0.W');
-  const w1 = shape('layer1.W');
-  const w3 = shape('layer3.W');
-  let nkerns: [number, number] = [w0[0], w1[0]];
+  /** An integer metadata entry in min..max, in decimal digits. */
+  const int = (key: string, min: number, max: number, rule: string, fallback: () => number): number => {
+    const text = metadata[key];
+    if (text === undefined) return fallback();
+    const v = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+    if (v >= min && v <= max) return v;
+    const expected = v > max ? `at most ${max}` : rule;
+    throw new CheckpointError(`${file}: metadata ${key} is '${shorten(text)}', expected ${expected}`);
+  };
+  const positive = (key: string, fallback: () => number) => int(key, 1, MAX_DIMENSION, 'a positive integer', fallback);
+  let nkerns: [number, number];
   if (metadata.nkerns !== undefined) {
-    const parts = metadata.nkerns.split(',').map(Number);
-    if (parts.length !== 2 || parts.some((k) => !Number.isInteger(k) || k < 1)) {
-      throw new CheckpointError(`${file}: metadata nkerns is '${metadata.nkerns}', expected two positive integers like 20,50`);
+    const parts = metadata.nkerns.split(',').map((k) => (/^[0-9]+$/.test(k) ? Number(k) : NaN));
+    if (parts.length !== 2 || parts.some((k) => !(k >= 1 && k <= MAX_DIMENSION))) {
+      throw new CheckpointError(`${file}: metadata nkerns is '${shorten(metadata.nkerns)}', expected two positive integers like 20,50`);
     }
     nkerns = [parts[0], parts[1]];
+  } else {
+    nkerns = [fromShape('nkerns', 'layer0.W', 4, 0), fromShape('nkerns', 'layer1.W', 4, 0)];
   }
-  const config: LeNet5Config = {
+  return {
     nkerns,
-    hidden: int('hidden', w3[0]),
-    imageSize: int('imageSize', 28),
-    classes: int('classes', w3[1]),
-    seed: int('seed', 23455),
+    hidden: positive('hidden', () => fromShape('hidden', 'layer3.W', 2, 0)),
+    imageSize: int('imageSize', MIN_IMAGE_SIZE, MAX_DIMENSION, `an integer of at least ${MIN_IMAGE_SIZE} (what two 5x5 conv + 2x2 pool layers need)`, () => 28),
+    classes: positive('classes', () => fromShape('classes', 'layer3.W', 2, 1)),
+    seed: int('seed', 0, MAX_SEED, 'a non-negative integer', () => 23455),
   };
-  return config;
+}
+
+/** A metadata value shortened for a message. */
+function shorten(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }

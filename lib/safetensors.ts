@@ -17,10 +17,8 @@
  */
 
 import { isFloat32Array } from 'util/types';
-import { randomBytes } from 'crypto';
-import { promises as fsp } from 'fs';
 import { endianness } from 'os';
-import * as path from 'path';
+import { FileAccessError, readRegularFile, writeFileAtomic } from './fsio';
 
 /** A named, row-major F32 tensor held on the host. */
 export interface NamedTensor {
@@ -38,6 +36,16 @@ export interface NamedTensor {
  */
 export class CheckpointError extends Error {
   override name = 'CheckpointError';
+  /**
+   * For a file that could not be read or written: the errno code (`ENOENT`, `EACCES`, ...), or
+   * `ENOTREG` for a path that is not a regular file, `EFBIG` for one over the size limit.
+   * Undefined for a file whose contents are malformed.
+   */
+  readonly code?: string;
+  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    if (options?.code !== undefined) this.code = options.code;
+  }
 }
 
 /**
@@ -55,8 +63,31 @@ export interface DecodedSafetensors {
   metadata: Record<string, string>;
 }
 
+/** Options of {@link decodeSafetensors}. */
+export interface DecodeOptions {
+  /**
+   * Most tensors the header may list (`__metadata__` aside); more is rejected right after the
+   * JSON is parsed, before any entry is validated. Unlimited when undefined.
+   */
+  maxTensors?: number;
+  /**
+   * Longest JSON header accepted, in bytes; longer is rejected before it is decoded. At most
+   * (and by default) the reference implementation's 100 MB.
+   */
+  maxHeaderBytes?: number;
+}
+
 /** Largest header accepted, as in the reference implementation (100 MB). */
 const MAX_HEADER_BYTES = 100_000_000;
+/**
+ * Largest safetensors file read (2 GiB): far above any LeNet5 checkpoint (the tutorial's is
+ * 1.7 MB), and a bound on the memory a read can take.
+ */
+export const MAX_SAFETENSORS_BYTES = 2 ** 31;
+/** Most names a message lists; the rest are counted ("and 12 more"). */
+const MAX_NAMES_LISTED = 5;
+/** Longest tensor name or metadata key printed whole in a message. */
+const MAX_LABEL_CHARS = 60;
 const METADATA_KEY = '__metadata__';
 const F32_BYTES = 4;
 const HOST_IS_LITTLE_ENDIAN = endianness() === 'LE';
@@ -66,9 +97,16 @@ function formatShape(shape: readonly number[]): string {
   return `[${shape.join(',')}]`;
 }
 
-/** Prints a name bare when that is unambiguous, JSON-quoted otherwise. */
+/** Prints a name bare when that is unambiguous, JSON-quoted otherwise; a long one is shortened. */
 function label(name: string): string {
-  return /^[\x21-\x7e]+$/.test(name) && !name.includes('"') ? name : JSON.stringify(name);
+  const short = name.length > MAX_LABEL_CHARS ? `${name.slice(0, MAX_LABEL_CHARS - 3)}...` : name;
+  return /^[\x21-\x7e]+$/.test(name) && !name.includes('"') ? short : JSON.stringify(short);
+}
+
+/** `a, b, c` for a few names, `a, b, c, d, e and 7 more` for many. */
+function listNames(names: readonly string[]): string {
+  const shown = names.slice(0, MAX_NAMES_LISTED).map(label).join(', ');
+  return names.length > MAX_NAMES_LISTED ? `${shown} and ${names.length - MAX_NAMES_LISTED} more` : shown;
 }
 
 /** Short description of a JSON value's kind for error messages. */
@@ -226,13 +264,17 @@ interface ParsedEntry {
  * @param source - Label that starts every error message, normally the file path.
  * @param expected - If given, the file must contain exactly these tensor names
  *   with exactly these shapes.
+ * @param options - Limits on the number of tensors and the header's length.
  * @returns All tensors (in data-section order) and the `__metadata__` map.
- * @throws CheckpointError describing the first problem found; nothing is returned partially.
+ * @throws CheckpointError describing the first problem found, in a message of a few hundred
+ *   characters at most (long names are shortened, long lists of names counted); nothing is
+ *   returned partially.
  */
 export function decodeSafetensors(
   bytes: Uint8Array,
   source = 'safetensors data',
   expected?: ExpectedTensors,
+  options: DecodeOptions = {},
 ): DecodedSafetensors {
   function fail(detail: string): never {
     throw new CheckpointError(`${source}: ${detail}`);
@@ -245,8 +287,9 @@ export function decodeSafetensors(
     );
   }
   const declared = view.readBigUInt64LE(0);
-  if (declared > BigInt(MAX_HEADER_BYTES)) {
-    fail(`header length ${declared} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+  const maxHeaderBytes = Math.min(options.maxHeaderBytes ?? MAX_HEADER_BYTES, MAX_HEADER_BYTES);
+  if (declared > BigInt(maxHeaderBytes)) {
+    fail(`header length ${declared} exceeds the ${maxHeaderBytes}-byte limit`);
   }
   const headerLength = Number(declared);
   if (8 + headerLength > view.length) {
@@ -271,6 +314,12 @@ export function decodeSafetensors(
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) {
     return fail(`header must be a JSON object, got ${kindOf(header)}`);
+  }
+  if (options.maxTensors !== undefined) {
+    const count = Object.keys(header).filter((name) => name !== METADATA_KEY).length;
+    if (count > options.maxTensors) {
+      fail(`header lists ${count} tensors, more than the ${options.maxTensors} this reader accepts`);
+    }
   }
 
   const dataStart = 8 + headerLength;
@@ -374,10 +423,10 @@ export function decodeSafetensors(
     const extra = entries.map((e) => e.name).filter((n) => !wantedSet.has(n));
     const problems: string[] = [];
     if (missing.length > 0) {
-      problems.push(`missing tensor${missing.length > 1 ? 's' : ''} ${missing.map(label).join(', ')}`);
+      problems.push(`missing tensor${missing.length > 1 ? 's' : ''} ${listNames(missing)}`);
     }
     if (extra.length > 0) {
-      problems.push(`unexpected tensor${extra.length > 1 ? 's' : ''} ${extra.map(label).join(', ')}`);
+      problems.push(`unexpected tensor${extra.length > 1 ? 's' : ''} ${listNames(extra)}`);
     }
     if (problems.length > 0) fail(problems.join('; '));
     const byName = new Map(entries.map((e) => [e.name, e]));
@@ -409,15 +458,34 @@ function ioMessage(err: unknown): string {
 }
 
 /**
- * Writes tensors to a safetensors file atomically: the bytes go to
- * `${file}.tmp-<pid>-<random>` in the same directory, are fsynced, and the
- * temporary file is renamed over `file`. Readers therefore see either the old
- * file or the complete new one. On failure the temporary file is removed.
+ * The CheckpointError for a file that could not be read or written (`action`: "read", "save").
+ * An errno failure keeps the system's message after `<file>: cannot <action> checkpoint: `; a
+ * refusal of fsio's own (not a regular file, over the size limit) keeps its message, which starts
+ * with the path.
+ */
+function fileError(file: string, action: string, err: unknown): CheckpointError {
+  const code = err instanceof FileAccessError ? err.code : (err as NodeJS.ErrnoException | null)?.code;
+  const cause = err instanceof FileAccessError ? err.cause : err;
+  const message =
+    cause === undefined && err instanceof FileAccessError
+      ? err.message
+      : `${file}: cannot ${action} checkpoint: ${ioMessage(cause)}`;
+  return new CheckpointError(message, { cause: err, code: typeof code === 'string' ? code : undefined });
+}
+
+/**
+ * Writes tensors to a safetensors file atomically (see `writeFileAtomic` in lib/fsio.ts): the
+ * bytes go to `${file}.tmp-<pid>-<random>` in the destination's directory, are fsynced, and the
+ * temporary file is renamed over the destination. Readers therefore see either the old file or
+ * the complete new one; on failure the temporary file is removed. A symbolic link is followed
+ * (the link stays, its target gets the new contents); a destination that exists and is not a
+ * regular file (a device node such as /dev/null, a FIFO, a directory) is refused untouched.
  *
  * @param file - Destination path; its directory must exist.
  * @param tensors - F32 tensors to store (see {@link encodeSafetensors}).
  * @param metadata - Optional `__metadata__` string map.
- * @throws CheckpointError (message starts with `file`) if encoding or any I/O step fails.
+ * @throws CheckpointError (message starts with `file`; `code` set for an I/O failure) if
+ *   encoding or any I/O step fails.
  */
 export async function saveSafetensors(
   file: string,
@@ -430,41 +498,36 @@ export async function saveSafetensors(
   } catch (err) {
     throw new CheckpointError(`${file}: cannot encode checkpoint: ${ioMessage(err)}`, { cause: err });
   }
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
-  let created = false;
   try {
-    const handle = await fsp.open(tmp, 'wx');
-    created = true;
-    try {
-      await handle.writeFile(bytes);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fsp.rename(tmp, file);
-    created = false;
+    await writeFileAtomic(file, bytes, 'checkpoint');
   } catch (err) {
-    if (created) await fsp.rm(tmp, { force: true }).catch(() => undefined);
-    throw new CheckpointError(`${file}: cannot save checkpoint: ${ioMessage(err)}`, { cause: err });
-  }
-  // Make the rename itself durable where the platform allows fsync on a directory.
-  try {
-    const dir = await fsp.open(path.dirname(path.resolve(file)), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
-  } catch {
-    // Not supported everywhere (e.g. Windows); the file itself is already synced.
+    throw fileError(file, 'save', err);
   }
 }
 
 /**
- * Reads and validates a safetensors file (see {@link decodeSafetensors}).
+ * Reads the bytes of a safetensors file: a regular file of at most
+ * {@link MAX_SAFETENSORS_BYTES}. A FIFO, a device such as /dev/zero or a directory is refused
+ * without blocking or reading from it.
+ *
+ * @param file - Path of the file.
+ * @throws CheckpointError (message starts with `file`, `code` set) if it cannot be read.
+ */
+export async function readSafetensorsFile(file: string): Promise<Buffer> {
+  try {
+    return await readRegularFile(file, 'checkpoint', MAX_SAFETENSORS_BYTES);
+  } catch (err) {
+    throw fileError(file, 'read', err);
+  }
+}
+
+/**
+ * Reads and validates a safetensors file (see {@link readSafetensorsFile} and
+ * {@link decodeSafetensors}).
  *
  * @param file - Path of the checkpoint.
  * @param expected - If given, the exact set of tensor names and shapes required.
+ * @param options - Limits on the number of tensors and the header's length.
  * @returns All tensors and the metadata map.
  * @throws CheckpointError (message starts with `file`) if the file cannot be
  *   read or fails validation.
@@ -472,12 +535,7 @@ export async function saveSafetensors(
 export async function loadSafetensors(
   file: string,
   expected?: ExpectedTensors,
+  options?: DecodeOptions,
 ): Promise<DecodedSafetensors> {
-  let bytes: Buffer;
-  try {
-    bytes = await fsp.readFile(file);
-  } catch (err) {
-    throw new CheckpointError(`${file}: cannot read checkpoint: ${ioMessage(err)}`, { cause: err });
-  }
-  return decodeSafetensors(bytes, file, expected);
+  return decodeSafetensors(await readSafetensorsFile(file), file, expected, options);
 }

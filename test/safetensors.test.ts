@@ -18,6 +18,10 @@ import {
   NamedTensor,
   saveSafetensors,
 } from '../lib/safetensors';
+import { MAX_CHECKPOINT_HEADER_BYTES, MAX_CHECKPOINT_TENSORS, readCheckpoint } from '../lib/checkpoint';
+import { type Backend, createBackend } from '../lib/backend';
+import { LeNet5 } from '../lib/lenet5';
+import { tolerateForeignTypedArrays } from './integration-helpers';
 
 const SRC = 'lenet5.safetensors';
 
@@ -52,9 +56,9 @@ function bits(a: Float32Array): number[] {
   return Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
 }
 
-function decodeError(bytes: Uint8Array, expected?: Record<string, number[]>): CheckpointError {
+function decodeError(bytes: Uint8Array, expected?: Record<string, number[]>, options?: { maxTensors?: number }): CheckpointError {
   try {
-    decodeSafetensors(bytes, SRC, expected);
+    decodeSafetensors(bytes, SRC, expected, options);
   } catch (err) {
     expect(err).toBeInstanceOf(CheckpointError);
     return err as CheckpointError;
@@ -338,6 +342,72 @@ describe('expected tensors', () => {
   });
 });
 
+describe('many or long names', () => {
+  /** A header of `n` zero-size tensors t0, t1, ... (all at [0,0]), built as text. */
+  function zeroSizeEntries(n: number): Buffer {
+    const parts: string[] = [];
+    for (let i = 0; i < n; i++) parts.push(`"t${i}":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}`);
+    return buildFile(`{${parts.join(',')}}`);
+  }
+
+  test('a list of names in a message names five and counts the rest', () => {
+    const bytes = zeroSizeEntries(12);
+    expect(decodeError(bytes, { a: [1], b: [1] }).message).toBe(
+      `${SRC}: missing tensors a, b; unexpected tensors t0, t1, t2, t3, t4 and 7 more`,
+    );
+    const wanted = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`w${i}`, [0]]));
+    expect(decodeError(zeroSizeEntries(1), wanted).message).toBe(
+      `${SRC}: missing tensors w0, w1, w2, w3, w4 and 4 more; unexpected tensor t0`,
+    );
+  });
+
+  test('a long name is shortened in messages', () => {
+    const name = 'n'.repeat(10000);
+    const bytes = buildFile(`{"${name}":{"dtype":"F16","shape":[0],"data_offsets":[0,0]}}`);
+    expect(decodeError(bytes).message).toBe(`${SRC}: tensor ${'n'.repeat(57)}... has dtype F16; only F32 is supported`);
+  });
+
+  test('maxTensors rejects a header listing more tensors, metadata aside', () => {
+    const bytes = buildFile(
+      '{"__metadata__":{"a":"b"},"x":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"y":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}}',
+    );
+    expect([...decodeSafetensors(bytes, SRC, undefined, { maxTensors: 2 }).tensors.keys()]).toEqual(['x', 'y']);
+    try {
+      decodeSafetensors(bytes, SRC, undefined, { maxTensors: 1 });
+      throw new Error('accepted');
+    } catch (err) {
+      expect(err).toBeInstanceOf(CheckpointError);
+      expect((err as Error).message).toBe(`${SRC}: header lists 2 tensors, more than the 1 this reader accepts`);
+    }
+  });
+
+  test('a list of 20000 unexpected names makes a short message', () => {
+    const message = decodeError(zeroSizeEntries(20000), { 'layer0.W': [20, 1, 5, 5] }).message;
+    expect(message).toBe(`${SRC}: missing tensor layer0.W; unexpected tensors t0, t1, t2, t3, t4 and 19995 more`);
+  });
+
+  test('as a checkpoint, 1.5 million zero-size entries are rejected at once with a short message', async () => {
+    const file = path.join(tmpDir, 'many.safetensors');
+    fs.writeFileSync(file, zeroSizeEntries(1_500_000));
+    const start = Date.now();
+    const err = (await readCheckpoint(file).catch((e: unknown) => e)) as CheckpointError;
+    const seconds = (Date.now() - start) / 1000;
+    expect(err).toBeInstanceOf(CheckpointError);
+    expect(err.message).toBe(`${file}: header length 88888891 exceeds the ${MAX_CHECKPOINT_HEADER_BYTES}-byte limit`);
+    // Loose: speed belongs to benchmarks; this catches a return of the 22-second path (reading
+    // the 89 MB file is most of what is left).
+    expect(seconds).toBeLessThan(5);
+  });
+
+  test('as a checkpoint, a header under the length limit that lists too many tensors is rejected before validation', async () => {
+    const file = path.join(tmpDir, 'many.safetensors');
+    fs.writeFileSync(file, zeroSizeEntries(10000));
+    const err = (await readCheckpoint(file).catch((e: unknown) => e)) as CheckpointError;
+    expect(err).toBeInstanceOf(CheckpointError);
+    expect(err.message).toBe(`${file}: header lists 10000 tensors, more than the ${MAX_CHECKPOINT_TENSORS} this reader accepts`);
+  });
+});
+
 describe('saveSafetensors / loadSafetensors', () => {
   const t1: NamedTensor[] = [{ name: 'w', shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) }];
   const t2: NamedTensor[] = [
@@ -385,14 +455,39 @@ describe('saveSafetensors / loadSafetensors', () => {
     expect(fs.readdirSync(tmpDir)).toEqual([]);
   });
 
-  test('a failed rename removes the temp file and keeps the target', async () => {
-    // The target is a non-empty directory, so rename(tmp, target) fails after the temp file was written.
+  test('a directory as the destination is refused before anything is written, and keeps its contents', async () => {
     const target = path.join(tmpDir, 'model.safetensors');
     fs.mkdirSync(target);
     fs.writeFileSync(path.join(target, 'keep'), 'x');
-    await expect(saveSafetensors(target, t1)).rejects.toThrow(new RegExp(`^${target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: cannot save checkpoint: E`));
+    const err = await saveSafetensors(target, t1).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(CheckpointError);
+    expect((err as CheckpointError).message).toBe(`${target}: will not write checkpoint over a directory; give the path of a regular file`);
+    expect((err as CheckpointError).code).toBe('ENOTREG');
     expect(fs.readdirSync(tmpDir)).toEqual(['model.safetensors']);
     expect(fs.readdirSync(target)).toEqual(['keep']);
+  });
+
+  test('saving through a symbolic link writes the target and keeps the link', async () => {
+    const target = path.join(tmpDir, 'real.safetensors');
+    const link = path.join(tmpDir, 'link.safetensors');
+    await saveSafetensors(target, t1);
+    fs.symlinkSync('real.safetensors', link);
+    await saveSafetensors(link, t2, { epoch: '7' });
+    expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(fs.readlinkSync(link)).toBe('real.safetensors');
+    expect(fs.readFileSync(target).equals(encodeSafetensors(t2, { epoch: '7' }))).toBe(true);
+    expect(fs.readdirSync(tmpDir).sort()).toEqual(['link.safetensors', 'real.safetensors']);
+  });
+
+  test('an I/O failure carries the errno code and the cause', async () => {
+    const file = path.join(tmpDir, 'no-such-dir', 'model.safetensors');
+    const saveErr = (await saveSafetensors(file, t1).catch((e: unknown) => e)) as CheckpointError;
+    expect(saveErr.code).toBe('ENOENT');
+    expect(saveErr.cause).toBeInstanceOf(Error);
+    const loadErr = (await loadSafetensors(file).catch((e: unknown) => e)) as CheckpointError;
+    expect(loadErr).toBeInstanceOf(CheckpointError);
+    expect(loadErr.code).toBe('ENOENT');
+    expect(loadErr.message).toBe(`${file}: cannot read checkpoint: ENOENT: no such file or directory, open '${file}'`);
   });
 
   test('invalid tensors reject before anything is written', async () => {
@@ -560,5 +655,133 @@ print(json.dumps({'metadata': meta, 'tensors': {k: {'shape': list(v.shape), 'bit
     const back = decodeSafetensors(fs.readFileSync(theirs), theirs, { x: [5], y: [2, 2] });
     expect(back.metadata).toEqual({ by: 'python' });
     expect(bits(back.tensors.get('x')!.data)).toEqual(bits(new Float32Array([0, 1, 2, 3, 4].map((v) => Math.fround(v / 3)))));
+  });
+});
+
+describe('LeNet5 checkpoints: what the model and the CLI accept loads, nothing else does', () => {
+  const SMALL = { nkerns: [2, 3] as [number, number], hidden: 4 };
+  let backend: Backend;
+  let restoreRealm: () => void;
+  let dir: string;
+
+  beforeAll(() => {
+    // Arrays the addon returns are main-realm arrays; see test/api.test.ts.
+    restoreRealm = tolerateForeignTypedArrays();
+    backend = createBackend({ device: 'cpu' });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'checkpoint-test-'));
+  });
+  afterAll(() => {
+    backend.dispose();
+    restoreRealm();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Saves a small model and returns the file's tensors and metadata, as read back independently. */
+  async function savedSmall(seed: number): Promise<{ file: string; tensors: NamedTensor[]; metadata: Record<string, string> }> {
+    const file = path.join(dir, `seed-${seed}.safetensors`);
+    const model = new LeNet5({ backend, ...SMALL, seed });
+    await model.save(file);
+    model.dispose();
+    const { tensors, metadata } = await loadSafetensors(file);
+    return { file, tensors: [...tensors.values()], metadata };
+  }
+
+  /** Asserts that loading `file` fails with a CheckpointError of exactly `message`. */
+  async function expectLoadFails(file: string, message: string): Promise<void> {
+    const err = await LeNet5.load(file, { backend }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(CheckpointError);
+    expect((err as Error).message).toBe(message);
+  }
+
+  test.each([0, 1, 4294967295])('a model saved with seed %d loads with that seed and the same weights', async (seed) => {
+    const { file, tensors, metadata } = await savedSmall(seed);
+    expect(metadata.seed).toBe(String(seed));
+    const model = await LeNet5.load(file, { backend });
+    expect(model.config).toEqual({ ...SMALL, imageSize: 28, classes: 10, seed });
+    const values = await model.arena.values.read();
+    const saved = new Float32Array(values.length);
+    let offset = 0;
+    for (const p of model.params()) {
+      const t = tensors.find((x) => x.name === p.name)!;
+      saved.set(t.data, offset);
+      offset += t.data.length;
+    }
+    expect(bits(values)).toEqual(bits(saved));
+    model.dispose();
+  });
+
+  test('metadata outside the ranges LeNet5 accepts is a CheckpointError naming the file', async () => {
+    const { tensors, metadata } = await savedSmall(7);
+    const cases: [Record<string, string>, string][] = [
+      [{ imageSize: '1' }, "metadata imageSize is '1', expected an integer of at least 16 (what two 5x5 conv + 2x2 pool layers need)"],
+      [{ imageSize: '15' }, "metadata imageSize is '15', expected an integer of at least 16 (what two 5x5 conv + 2x2 pool layers need)"],
+      [{ seed: '4294967296' }, "metadata seed is '4294967296', expected at most 4294967295"],
+      [{ seed: '-1' }, "metadata seed is '-1', expected a non-negative integer"],
+      [{ seed: '' }, "metadata seed is '', expected a non-negative integer"],
+      [{ seed: '1e3' }, "metadata seed is '1e3', expected a non-negative integer"],
+      [{ hidden: '0' }, "metadata hidden is '0', expected a positive integer"],
+      [{ hidden: '4.5' }, "metadata hidden is '4.5', expected a positive integer"],
+      [{ hidden: '99999999999' }, "metadata hidden is '99999999999', expected at most 2147483647"],
+      [{ classes: ' 10' }, "metadata classes is ' 10', expected a positive integer"],
+      [{ nkerns: '0,3' }, "metadata nkerns is '0,3', expected two positive integers like 20,50"],
+      [{ nkerns: '2,3,4' }, "metadata nkerns is '2,3,4', expected two positive integers like 20,50"],
+      [{ hidden: '1000000000' }, 'layer2.W has shape [48,4], expected [48,1000000000]'],
+      [{ imageSize: '32' }, 'layer2.W has shape [48,4], expected [75,4]'],
+      [{ seed: 'x'.repeat(1000) }, `metadata seed is '${'x'.repeat(37)}...', expected a non-negative integer`],
+    ];
+    for (const [i, [override, message]] of cases.entries()) {
+      const file = path.join(dir, `meta-${i}.safetensors`);
+      fs.writeFileSync(file, encodeSafetensors(tensors, { ...metadata, ...override }));
+      await expectLoadFails(file, `${file}: ${message}`);
+    }
+  });
+
+  test('without metadata, shapes that give no valid architecture are a CheckpointError', async () => {
+    const { tensors } = await savedSmall(7);
+    const zeroHidden = tensors.map((t) => {
+      const shape = t.name === 'layer2.W' ? [48, 0] : t.name === 'layer2.b' ? [0] : t.name === 'layer3.W' ? [0, 10] : t.shape;
+      return { name: t.name, shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) };
+    });
+    const file = path.join(dir, 'zero-hidden.safetensors');
+    fs.writeFileSync(file, encodeSafetensors(zeroHidden));
+    await expectLoadFails(file, `${file}: metadata gives no hidden, and layer3.W of shape [0,10] gives none either (expected 2 dimensions, axis 0 a positive integer)`);
+    const flat = tensors.map((t) => (t.name === 'layer0.W' ? { ...t, shape: [t.data.length] } : t));
+    const flatFile = path.join(dir, 'flat.safetensors');
+    fs.writeFileSync(flatFile, encodeSafetensors(flat));
+    await expectLoadFails(flatFile, `${flatFile}: metadata gives no nkerns, and layer0.W of shape [50] gives none either (expected 4 dimensions, axis 0 a positive integer)`);
+  });
+
+  test('a NaN or infinite weight is rejected on load, naming the tensor, the index and the value', async () => {
+    const { tensors, metadata } = await savedSmall(7);
+    for (const [name, index, value] of [
+      ['layer2.W', 100, NaN],
+      ['layer3.b', 9, Infinity],
+      ['layer0.W', 0, -Infinity],
+    ] as const) {
+      const patched = tensors.map((t) => (t.name === name ? { ...t, data: Float32Array.from(t.data) } : t));
+      patched.find((t) => t.name === name)!.data[index] = value;
+      const file = path.join(dir, `nonfinite-${name}.safetensors`);
+      fs.writeFileSync(file, encodeSafetensors(patched, metadata));
+      // The general reader still reads the value: a NaN is valid safetensors.
+      const read = (await loadSafetensors(file)).tensors.get(name)!.data[index];
+      expect(Number.isNaN(value) ? Number.isNaN(read) : read === value).toBe(true);
+      await expectLoadFails(file, `${file}: ${name}[${index}] is ${value}; a checkpoint's weights must be finite`);
+    }
+  });
+
+  test('saveCheckpoint refuses metadata too large for a checkpoint header, before writing', async () => {
+    const model = new LeNet5({ backend, ...SMALL });
+    const file = path.join(dir, 'big-metadata.safetensors');
+    const err = await model.save(file, { note: 'x'.repeat(MAX_CHECKPOINT_HEADER_BYTES) }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    model.dispose();
+    expect(err).toBeInstanceOf(CheckpointError);
+    expect((err as Error).message).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: cannot save checkpoint: \\d+ bytes of metadata, over the 983040 a checkpoint header has room for$`));
+    expect(fs.existsSync(file)).toBe(false);
   });
 });

@@ -3,6 +3,7 @@
  * what they should be, a disposed backend or model, concurrent fit() calls, and failed calls
  * that must free what they allocated (live buffers counted on backends of their own).
  */
+import * as os from 'os';
 import { Backend, createBackend } from '../lib/backend';
 import type { Dataset } from '../lib/data';
 import { LENET5_MAX_PARAMETERS, LeNet5 } from '../lib/lenet5';
@@ -119,7 +120,13 @@ describe('shapes too large for memory', () => {
   test('a count the shape allows but memory cannot hold is the backend\'s out-of-memory error, and the backend stays usable', () => {
     const e = thrown(() => be.zeros([2 ** 20, 2 ** 20])); // 4 TiB
     expect(e.code).toBe('LENET_OUT_OF_MEMORY');
-    expect(e.message).toBe('cannot allocate 4398046511104 bytes of host memory');
+    expect(e.message).toMatch(/^cannot allocate 4398046511104 bytes of host memory \(the machine has \d+\)$/);
+    // just above the machine's memory: refused at once, not handed out by an overcommitting
+    // kernel and zeroed into the OOM killer
+    const rows = Math.floor(os.totalmem() / 4 / 1024) + 1024;
+    const f = thrown(() => be.zeros([rows, 1024]));
+    expect(f.code).toBe('LENET_OUT_OF_MEMORY');
+    expect(f.message).toMatch(new RegExp(`^cannot allocate ${rows * 4096} bytes of host memory \\(the machine has \\d+\\)$`));
     const t = be.tensor([2], Float32Array.of(1, 2));
     expect(Array.from(t.readSync())).toEqual([1, 2]);
     t.dispose();

@@ -312,7 +312,14 @@ export class SGDTrainer<M extends TrainableModel = TrainableModel> {
     if (o.validationFrequency !== undefined) checkPositive('validationFrequency', o.validationFrequency, true);
   }
 
-  /** Trains on data.train, validating on data.validation and testing each new best on data.test. */
+  /**
+   * Trains on data.train, validating on data.validation and testing each new best on data.test.
+   * One fit at a time per model: a second call while one runs rejects. `predict`/`evaluate` on the
+   * same model while it trains are safe: each training step (forward, backward, update) and each
+   * inference call queues all its ops synchronously, and one backend runs its queue in order, so
+   * they never interleave inside a step; inference sees the weights of the steps queued before it
+   * (the layers' per-batch-size buffers it overwrites are rewritten by the next step's forward).
+   */
   async fit(data: Dataset, callbacks: FitOptions = {}): Promise<TrainResult> {
     const { model } = this;
     checkDataset(data, model.backend);

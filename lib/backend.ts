@@ -24,7 +24,7 @@ import {
   gemmOutput,
   pooledShape,
 } from './shapes';
-import { ShapeError, Tensor, checkScale, checkShape, describe, shapeText, sizeOf, withCallerStack } from './tensor';
+import { ShapeError, Tensor, checkScale, checkShape, describe, settled, shapeText } from './tensor';
 
 /** Which device to run on: `auto` takes a CUDA GPU when one is usable, else the CPU. */
 export type DeviceChoice = 'cpu' | 'cuda' | 'auto';
@@ -141,6 +141,7 @@ export class Backend {
   readonly kind: 'cpu' | 'cuda';
   /** Why this device was chosen. */
   readonly choice: BackendChoice;
+  private closed = false;
 
   /** @internal Use `createBackend`. */
   constructor(native: NativeBackend, choice: BackendChoice) {
@@ -166,9 +167,10 @@ export class Backend {
   sync(): Promise<void> {
     const caller: { stack?: string } = {};
     Error.captureStackTrace(caller, Backend.prototype.sync);
-    return this.native.sync().catch((e: unknown) => {
-      throw withCallerStack(e, caller);
-    });
+    return settled(() => {
+      this.assertOpen('sync');
+      return this.native.sync();
+    }, caller);
   }
 
   /** Blocks until every op queued so far has finished. */
@@ -176,28 +178,44 @@ export class Backend {
     this.native.syncSync();
   }
 
-  /** Finishes queued work and stops the backend's thread; the backend is unusable afterwards. */
+  /**
+   * Finishes queued work and stops the backend's thread; the backend is unusable afterwards (its
+   * factories throw, `sync()` and reads reject). Idempotent.
+   */
   dispose(): void {
+    this.closed = true;
     this.native.close();
+  }
+
+  /** True after `dispose()`. */
+  get disposed(): boolean {
+    return this.closed;
+  }
+
+  /** @internal Throws a clear error when the backend was disposed. */
+  assertOpen(op: string): void {
+    if (this.closed) throw new Error(`${op}: the ${this.kind} backend was disposed`);
   }
 
   // ---- tensors ----
 
   /** A new tensor of zeros. */
   zeros(shape: readonly number[]): Tensor {
+    this.assertOpen('zeros');
     checkShape(shape, 'zeros');
     return new Tensor(this, this.native.alloc([...shape]), shape);
   }
 
   /** A new tensor holding `data` (Float32Array, or Uint8Array converted to float) times `scale`. */
   tensor(shape: readonly number[], data: Float32Array | Uint8Array, scale = 1): Tensor {
-    checkShape(shape, 'tensor');
+    this.assertOpen('tensor');
+    const size = checkShape(shape, 'tensor');
     if (!isFloat32Array(data) && !isUint8Array(data)) {
       throw new TypeError(`tensor: data must be a Float32Array or a Uint8Array, got ${describe(data)}`);
     }
     checkScale('tensor', scale);
-    if (data.length !== sizeOf(shape)) {
-      throw new ShapeError(`tensor: data has ${data.length} elements, shape ${shapeText(shape)} needs ${sizeOf(shape)}`);
+    if (data.length !== size) {
+      throw new ShapeError(`tensor: data has ${data.length} elements, shape ${shapeText(shape)} needs ${size}`);
     }
     const t = this.zeros(shape);
     this.native.upload(t.native, data, scale);
@@ -257,6 +275,7 @@ export class Backend {
    */
   convPoolPlan(inputShape: readonly number[], filterShape: readonly number[]): ConvPoolPlan {
     const op = 'convPoolPlan';
+    this.assertOpen(op);
     checkShape(inputShape, `${op}: inputShape`);
     checkShape(filterShape, `${op}: filterShape`);
     const { output } = convPoolShapes(op, inputShape, filterShape);

@@ -47,6 +47,8 @@ export interface InferenceOptions {
 export interface Classifier {
   readonly backend: Backend;
   readonly config: { readonly imageSize: number; readonly classes: number };
+  /** True once the model was disposed (optional): inference then rejects before allocating anything. */
+  readonly disposed?: boolean;
   /** The input shape for a batch of n images. */
   inputShape(n: number): number[];
   /** Throws (naming the model) when `images` is not a batch the model takes; the model owns this rule and its message. */
@@ -66,10 +68,13 @@ export async function predict(model: Classifier, images: ImageInput, options: In
   for (const b of batches()) {
     // The probabilities are a buffer of the model's, overwritten by the next forward of the same
     // batch size: read() is queued before that forward, so it copies this batch's.
-    const probs = model.forward(b.images, null, null);
-    const start = b.start;
-    reads.push(probs.read().then((p) => probabilities.set(p.subarray(0, b.count * classes), start * classes)));
-    b.release();
+    try {
+      const probs = model.forward(b.images, null, null);
+      const start = b.start;
+      reads.push(probs.read().then((p) => probabilities.set(p.subarray(0, b.count * classes), start * classes)));
+    } finally {
+      b.release();
+    }
   }
   await Promise.all(reads);
   const labels = new Uint8Array(count);
@@ -95,8 +100,11 @@ export async function evaluate(
   const stats = model.backend.zeros([2]);
   try {
     for (const b of batches()) {
-      model.forward(b.images, b.labels, stats);
-      b.release();
+      try {
+        model.forward(b.images, b.labels, stats);
+      } finally {
+        b.release();
+      }
     }
     const [loss, errors] = await stats.read();
     return { count, errors, errorRate: errors / count, cost: loss / count };
@@ -117,6 +125,9 @@ interface Batch {
 // Validates the inputs of `op` (every message names it) and yields them in batches on the device.
 // Everything is checked before the first upload, so a bad input allocates nothing.
 function batchesOf(model: Classifier, op: string, images: ImageInput, labels: ArrayLike<number> | Tensor | null, options: InferenceOptions) {
+  if (model.disposed) throw new Error(`${op}: the model was disposed`);
+  model.backend.assertOpen(op);
+  if (typeof options !== 'object' || options === null) throw new TypeError(`${op}: options must be an object, got ${describe(options)}`);
   const batchSize = options.batchSize ?? 500;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`${op}: batchSize must be a positive integer, got ${batchSize}`);
   const { backend, config } = model;

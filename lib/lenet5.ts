@@ -7,13 +7,13 @@
  * lib/checkpoint.ts; `predict`, `evaluate`, `save` and `LeNet5.load` are one-line delegates kept
  * so that the model's API reads as before.
  */
-import type { Backend } from './backend';
+import { Backend } from './backend';
 import { readCheckpoint, saveCheckpoint } from './checkpoint';
 import { type Classifier, type Evaluation, type ImageInput, type InferenceOptions, type Prediction, evaluate, predict } from './inference';
 import { HiddenLayer, LeNetConvPoolLayer, LogisticRegression, type Parameter, ParameterArena } from './layers';
 import { RandomState } from './rng';
 import { LENET5_FILTER, checkImageBatch, lenet5FeatureSide } from './shapes';
-import type { Tensor } from './tensor';
+import { type Tensor, describe } from './tensor';
 import type { TrainableModel } from './trainer';
 
 // Moved to lib/inference.ts and lib/checkpoint.ts; re-exported for code that imports them from here.
@@ -33,6 +33,27 @@ export interface LeNet5Options {
   imageSize?: number;
   /** Classes (default 10). */
   classes?: number;
+}
+
+/** The largest nkerns entry, hidden and classes `LeNet5` takes (each a count of units). */
+export const LENET5_MAX_WIDTH = 2 ** 24;
+/** The largest imageSize `LeNet5` takes. */
+export const LENET5_MAX_IMAGE_SIZE = 2 ** 15;
+/**
+ * The most parameters a `LeNet5` may have: 2^28 (1 GiB of float32 values, as many for gradients),
+ * below the length of the largest typed array the initial values are drawn into.
+ */
+export const LENET5_MAX_PARAMETERS = 2 ** 28;
+
+/** The number of parameters of a LeNet5 of this architecture (side2: the last feature maps' side). */
+function lenet5ParameterCount(nkerns: readonly number[], hidden: number, side2: number, classes: number): number {
+  const [k0, k1] = nkerns;
+  const k = LENET5_FILTER * LENET5_FILTER;
+  return k0 * k + k0 + k1 * k0 * k + k1 + k1 * side2 * side2 * hidden + hidden + hidden * classes + classes;
+}
+
+function describeValue(v: unknown): string {
+  return typeof v === 'number' ? String(v) : describe(v);
 }
 
 /** The architecture of a LeNet5, as saved in checkpoints. */
@@ -62,22 +83,40 @@ export class LeNet5 implements TrainableModel, Classifier {
   readonly layer3: LogisticRegression;
   /** The parameters' contiguous value and gradient buffers. */
   readonly arena: ParameterArena;
+  private wasDisposed = false;
 
   constructor(options: LeNet5Options) {
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`LeNet5: options must be an object with a backend, got ${describe(options)}`);
+    }
     const backend = options.backend;
+    if (!(backend instanceof Backend)) {
+      throw new TypeError(`LeNet5: options.backend must be a Backend (from createBackend()), got ${describe(backend)}`);
+    }
+    backend.assertOpen('LeNet5');
     const nkerns = options.nkerns ?? [20, 50];
     const hidden = options.hidden ?? 500;
     const seed = options.seed ?? 23455;
     const imageSize = options.imageSize ?? 28;
     const classes = options.classes ?? 10;
-    if (!Array.isArray(nkerns) || nkerns.length !== 2 || nkerns.some((k) => !Number.isInteger(k) || k < 1)) {
-      throw new RangeError(`LeNet5: nkerns must be two positive integers, got ${JSON.stringify(nkerns)}`);
+    if (!Array.isArray(nkerns) || nkerns.length !== 2 || nkerns.some((k) => !Number.isInteger(k) || k < 1 || k > LENET5_MAX_WIDTH)) {
+      throw new RangeError(`LeNet5: nkerns must be two integers from 1 to ${LENET5_MAX_WIDTH}, got ${JSON.stringify(nkerns)}`);
     }
-    for (const [name, v] of [['hidden', hidden], ['imageSize', imageSize], ['classes', classes]] as const) {
-      if (!Number.isInteger(v) || v < 1) throw new RangeError(`LeNet5: ${name} must be a positive integer, got ${v}`);
+    for (const [name, v, max] of [['hidden', hidden, LENET5_MAX_WIDTH], ['imageSize', imageSize, LENET5_MAX_IMAGE_SIZE], ['classes', classes, LENET5_MAX_WIDTH]] as const) {
+      if (!Number.isInteger(v) || v < 1 || v > max) throw new RangeError(`LeNet5: ${name} must be an integer from 1 to ${max}, got ${describeValue(v)}`);
+    }
+    if (!Number.isInteger(seed) || seed < 0 || seed > 2 ** 32 - 1) {
+      throw new RangeError(`LeNet5: seed must be an integer from 0 to ${2 ** 32 - 1}, got ${describeValue(seed)}`);
     }
     const side2 = lenet5FeatureSide(imageSize);
     if (side2 < 1) throw new RangeError(`LeNet5: imageSize ${imageSize} is too small for two 5x5 conv + 2x2 pool layers (needs at least 16)`);
+    const count = lenet5ParameterCount(nkerns, hidden, side2, classes);
+    if (count > LENET5_MAX_PARAMETERS) {
+      throw new RangeError(
+        `LeNet5: too many parameters for memory: nkerns ${JSON.stringify(nkerns)}, hidden ${hidden}, imageSize ${imageSize} and classes ${classes} ` +
+          `make ${count}, more than ${LENET5_MAX_PARAMETERS} (the largest array of initial values; lower hidden first, it sets the two dense layers)`,
+      );
+    }
     this.backend = backend;
     this.config = { nkerns: [nkerns[0], nkerns[1]], hidden, imageSize, classes, seed };
     const rng = new RandomState(seed);
@@ -160,8 +199,14 @@ export class LeNet5 implements TrainableModel, Classifier {
     return model;
   }
 
-  /** Frees the parameters and every activation buffer. */
+  /** True after `dispose()`: predict and evaluate then reject, forward throws. */
+  get disposed(): boolean {
+    return this.wasDisposed;
+  }
+
+  /** Frees the parameters and every activation buffer. Idempotent. */
   dispose(): void {
+    this.wasDisposed = true;
     this.layer0.dispose();
     this.layer1.dispose();
     this.layer2.dispose();
@@ -171,6 +216,7 @@ export class LeNet5 implements TrainableModel, Classifier {
 
   /** Throws unless `images` is a Tensor [N,1,imageSize,imageSize] with N >= 1. */
   checkImages(images: Tensor): void {
+    if (this.wasDisposed) throw new Error('LeNet5: the model was disposed');
     checkImageBatch('LeNet5', images, this.config.imageSize);
   }
 }

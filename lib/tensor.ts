@@ -11,10 +11,38 @@ export class ShapeError extends Error {
   override name = 'ShapeError';
 }
 
-/** Product of the dimensions (1 for a scalar shape []). */
-export function sizeOf(shape: readonly number[]): number {
+/** The largest extent of one dimension the addon takes (its kernels index with 32-bit extents). */
+export const MAX_DIMENSION = 2 ** 31 - 1;
+
+/**
+ * The most elements one tensor may have: its byte count (4 per float32) stays an exact integer,
+ * far above what any device can allocate, so a larger shape is reported as out of memory rather
+ * than rounded.
+ */
+export const MAX_ELEMENTS = 2 ** 51;
+
+/**
+ * Thrown when an allocation cannot be made: a shape with more elements than memory can hold, or
+ * a backend out of memory (the addon's errors carry the same `code`). The process stays usable.
+ */
+export class OutOfMemoryError extends Error {
+  override name = 'OutOfMemoryError';
+  readonly code = 'LENET_OUT_OF_MEMORY';
+}
+
+/**
+ * Product of the dimensions (1 for a scalar shape []), exact: a product beyond MAX_ELEMENTS (or a
+ * dimension beyond MAX_DIMENSION, in a shape with elements) throws an OutOfMemoryError naming `what`.
+ */
+export function sizeOf(shape: readonly number[], what = 'shape'): number {
+  if (shape.includes(0)) return 0;
   let n = 1;
-  for (const d of shape) n *= d;
+  for (const d of shape) {
+    n *= d;
+    if (n > MAX_ELEMENTS || d > MAX_DIMENSION) {
+      throw new OutOfMemoryError(`${what}: shape ${shapeText(shape)} has more elements than memory can hold (at most ${MAX_DIMENSION} per dimension, ${MAX_ELEMENTS} in all)`);
+    }
+  }
   return n;
 }
 
@@ -23,11 +51,19 @@ export function shapeText(shape: readonly number[]): string {
   return `[${shape.join(',')}]`;
 }
 
-/** Checks that `shape` is an array of non-negative integers; `what` names it in the error. */
-export function checkShape(shape: readonly number[], what: string): void {
+/**
+ * Checks that `shape` is an array of non-negative integers that memory could hold (`what` names it
+ * in the error: a ShapeError, or an OutOfMemoryError for too many elements); returns its size.
+ */
+export function checkShape(shape: readonly number[], what: string): number {
   if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) {
     throw new ShapeError(`${what}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
   }
+  // A shape with no elements allocates nothing: only its extent can be wrong.
+  if (shape.includes(0) && shape.some((d) => d > MAX_DIMENSION)) {
+    throw new ShapeError(`${what}: shape ${shapeText(shape)} has a dimension above ${MAX_DIMENSION}, the largest extent supported`);
+  }
+  return sizeOf(shape, what);
 }
 
 /** Checks that `scale` (a factor applied to uploaded data) is a finite number. */
@@ -50,6 +86,23 @@ export function withCallerStack(error: unknown, caller: { stack?: string }): unk
     e.stack = `${e.name}: ${e.message}\n${frames}`;
   }
   return error;
+}
+
+/**
+ * The promise of `start()` with errors given the stack of `caller`; a synchronous throw of
+ * `start()` (e.g. on a disposed backend) becomes a rejection, as an asynchronous API should.
+ * @internal
+ */
+export function settled<T>(start: () => Promise<T>, caller: { stack?: string }): Promise<T> {
+  let p: Promise<T>;
+  try {
+    p = start();
+  } catch (e) {
+    return Promise.reject(withCallerStack(e, caller));
+  }
+  return p.catch((e: unknown) => {
+    throw withCallerStack(e, caller);
+  });
 }
 
 /**
@@ -88,23 +141,26 @@ export class Tensor {
 
   /** Copies the contents to a new Float32Array, once all work queued before this call is done. */
   read(): Promise<Float32Array> {
-    this.assertLive('read');
     const caller: { stack?: string } = {};
     Error.captureStackTrace(caller, Tensor.prototype.read);
-    return this.backend.native.read(this.native).catch((e: unknown) => {
-      throw withCallerStack(e, caller);
-    });
+    return settled(() => {
+      this.assertLive('read');
+      this.backend.assertOpen('read');
+      return this.backend.native.read(this.native);
+    }, caller);
   }
 
   /** Like `read()`, but blocks the calling thread until the data is there. */
   readSync(): Float32Array {
     this.assertLive('readSync');
+    this.backend.assertOpen('readSync');
     return this.backend.native.readSync(this.native);
   }
 
   /** Replaces the contents with `data` (same element count), times `scale` (e.g. 1/255 for pixels). */
   write(data: Float32Array | Uint8Array, scale = 1): this {
     this.assertLive('write');
+    this.backend.assertOpen('write');
     if (!isFloat32Array(data) && !isUint8Array(data)) {
       throw new TypeError(`write: data must be a Float32Array or a Uint8Array, got ${describe(data)}`);
     }
@@ -119,8 +175,8 @@ export class Tensor {
   /** A view with another shape of the same size. */
   reshape(shape: readonly number[]): Tensor {
     this.assertLive('reshape');
-    checkShape(shape, 'reshape');
-    if (sizeOf(shape) !== this.size) {
+    this.backend.assertOpen('reshape');
+    if (checkShape(shape, 'reshape') !== this.size) {
       throw new ShapeError(`reshape: cannot view ${shapeText(this.shape)} (${this.size} elements) as ${shapeText(shape)}`);
     }
     return new Tensor(this.backend, this.backend.native.view(this.native, 0, [...shape]), shape);
@@ -129,9 +185,10 @@ export class Tensor {
   /** A view of `count` consecutive entries along the first axis, starting at `start`. */
   slice(start: number, count: number): Tensor {
     this.assertLive('slice');
+    this.backend.assertOpen('slice');
     const rows = this.shape[0];
     if (this.shape.length === 0) throw new ShapeError('slice: a scalar tensor has no rows');
-    if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0 || start + count > rows) {
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(count) || start < 0 || count < 0 || start + count > rows) {
       throw new ShapeError(`slice: rows [${start}, ${start + count}) are outside a tensor of ${rows} rows ${shapeText(this.shape)}`);
     }
     const rowSize = rows === 0 ? 0 : this.size / rows;
@@ -153,6 +210,7 @@ export class Tensor {
 /** A short description of a value's type, for error messages. */
 export function describe(value: unknown): string {
   if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
   if (Array.isArray(value)) return 'an Array';
   if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}`;
   return typeof value === 'object' ? `a ${(value as object).constructor?.name ?? 'object'}` : `${typeof value} ${String(value)}`;

@@ -13,7 +13,7 @@ import type { Backend } from './backend';
 import type { DeviceSplit, Dataset } from './data';
 import type { Parameter } from './layers';
 import { type Optimizer, SGD, checkSGDOptions, parameterSlots } from './optimizer';
-import type { Tensor } from './tensor';
+import { ShapeError, Tensor, describe, shapeText } from './tensor';
 
 /**
  * What the trainer needs of a model (`LeNet5` is one): a forward pass that can add the batch's
@@ -228,6 +228,40 @@ class WeightSnapshot {
   }
 }
 
+// The models a fit() is running on.
+const training = new WeakSet<object>();
+
+/** Throws a TypeError naming fit's `data` and the split or field that is not what fit needs. */
+function checkDataset(data: unknown, backend: Backend): asserts data is Dataset {
+  if (typeof data !== 'object' || data === null) {
+    throw new TypeError(`SGDTrainer.fit: data must be a Dataset with train, validation and test splits (e.g. from loadMnist()), got ${describe(data)}`);
+  }
+  for (const name of ['train', 'validation', 'test'] as const) {
+    const split = (data as Record<string, unknown>)[name] as Partial<DeviceSplit> | undefined;
+    if (typeof split !== 'object' || split === null) throw new TypeError(`SGDTrainer.fit: data.${name} must be a split {images, labels, count}, got ${describe(split)}`);
+    const { images, labels, count } = split;
+    if (!Number.isInteger(count) || (count as number) < 0) throw new TypeError(`SGDTrainer.fit: data.${name}.count must be a non-negative integer, got ${describe(count)}`);
+    for (const [field, t, shape] of [['images', images, null], ['labels', labels, [count]]] as const) {
+      if (!(t instanceof Tensor)) throw new TypeError(`SGDTrainer.fit: data.${name}.${field} must be a Tensor, got ${describe(t)}`);
+      if (t.backend !== backend) throw new Error(`SGDTrainer.fit: data.${name}.${field} is on another backend than the model`);
+      if (t.disposed) throw new Error(`SGDTrainer.fit: data.${name}.${field} was disposed`);
+      if (t.shape[0] !== count || (shape && t.shape.length !== 1)) {
+        throw new ShapeError(`SGDTrainer.fit: data.${name}.${field} ${shapeText(t.shape)} must have ${count} rows (data.${name}.count)${shape ? ' and rank 1' : ''}`);
+      }
+    }
+  }
+}
+
+/** Throws a TypeError naming the field of fit's callbacks that is not a function (or the signal). */
+function checkCallbacks(callbacks: unknown): asserts callbacks is FitOptions {
+  if (typeof callbacks !== 'object' || callbacks === null) throw new TypeError(`SGDTrainer.fit: callbacks must be an object, got ${describe(callbacks)}`);
+  const c = callbacks as Record<string, unknown>;
+  for (const name of ['onBatch', 'onValidation', 'onEpoch']) {
+    if (c[name] !== undefined && typeof c[name] !== 'function') throw new TypeError(`SGDTrainer.fit: callbacks.${name} must be a function, got ${describe(c[name])}`);
+  }
+  if (c.signal !== undefined && !(c.signal instanceof AbortSignal)) throw new TypeError(`SGDTrainer.fit: callbacks.signal must be an AbortSignal, got ${describe(c.signal)}`);
+}
+
 /** An AbortError like the one fetch() and timers/promises throw. */
 function abortError(signal: AbortSignal): Error {
   const reason = signal.reason;
@@ -247,6 +281,13 @@ export class SGDTrainer<M extends TrainableModel = TrainableModel> {
   readonly options: Required<Omit<SGDOptions, 'validationFrequency'>> & { validationFrequency?: number };
 
   constructor(model: M, options: SGDOptions = {}) {
+    if (typeof model !== 'object' || model === null || typeof model.forward !== 'function' || typeof model.backward !== 'function' || typeof model.params !== 'function') {
+      throw new TypeError(`SGDTrainer: model must have forward, backward and params (e.g. a LeNet5), got ${describe(model)}`);
+    }
+    if (typeof options !== 'object' || options === null) throw new TypeError(`SGDTrainer: options must be an object, got ${describe(options)}`);
+    if (options.restoreBest !== undefined && typeof options.restoreBest !== 'boolean') {
+      throw new TypeError(`SGDTrainer: restoreBest must be a boolean, got ${describe(options.restoreBest)}`);
+    }
     this.model = model;
     this.options = {
       learningRate: options.learningRate ?? 0.1,
@@ -271,8 +312,30 @@ export class SGDTrainer<M extends TrainableModel = TrainableModel> {
     if (o.validationFrequency !== undefined) checkPositive('validationFrequency', o.validationFrequency, true);
   }
 
-  /** Trains on data.train, validating on data.validation and testing each new best on data.test. */
+  /**
+   * Trains on data.train, validating on data.validation and testing each new best on data.test.
+   * One fit at a time per model: a second call while one runs rejects. `predict`/`evaluate` on the
+   * same model while it trains are safe: each training step (forward, backward, update) and each
+   * inference call queues all its ops synchronously, and one backend runs its queue in order, so
+   * they never interleave inside a step; inference sees the weights of the steps queued before it
+   * (the layers' per-batch-size buffers it overwrites are rewritten by the next step's forward).
+   */
   async fit(data: Dataset, callbacks: FitOptions = {}): Promise<TrainResult> {
+    const { model } = this;
+    checkDataset(data, model.backend);
+    checkCallbacks(callbacks);
+    // One fit at a time per model: two would interleave their steps on the same weights and
+    // activation buffers. A flag set for the whole call, not a lock per step.
+    if (training.has(model)) throw new Error('SGDTrainer: fit() is already running on this model; await it before starting another');
+    training.add(model);
+    try {
+      return await this.run(data, callbacks);
+    } finally {
+      training.delete(model);
+    }
+  }
+
+  private async run(data: Dataset, callbacks: FitOptions): Promise<TrainResult> {
     const { model } = this;
     const backend = model.backend;
     const o = this.options;

@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
 #include "../device.h"
 #include "cpu_device.h"
 #include "gemm.h"
@@ -25,6 +27,16 @@
 
 namespace lenet {
 namespace {
+
+// Physical memory plus nothing else (swap is not counted: zeroing a tensor in swap is a hang).
+size_t physical_memory_bytes() {
+  static const size_t bytes = [] {
+    const long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(size) : SIZE_MAX;
+  }();
+  return bytes;
+}
+
 
 using cpu::Gemm;
 using cpu::ThreadPool;
@@ -95,6 +107,11 @@ class CpuDevice final : public Device {
 
   std::shared_ptr<Storage> allocate(size_t numel) override {
     const size_t bytes = std::max<size_t>(numel, 1) * sizeof(float);
+    // More than the machine's memory can never be zeroed: refuse it here rather than let an
+    // overcommitting kernel hand it out and the memset below end in the OOM killer.
+    if (bytes > physical_memory_bytes())
+      throw OutOfMemory("cannot allocate " + std::to_string(bytes) + " bytes of host memory (the machine has " +
+                        std::to_string(physical_memory_bytes()) + ")");
     // 64-byte alignment: full cache lines and aligned AVX-512 loads at offset 0.
     void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
     if (!p) throw OutOfMemory("cannot allocate " + std::to_string(bytes) + " bytes of host memory");

@@ -4,10 +4,12 @@
  * prints the tutorial's progress lines and a summary. A thin layer over the package's API.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { parseArgs } from 'util';
 import { type DeviceChoice, createBackend } from './backend';
-import { loadMnist } from './data';
+import { type Dataset, loadMnist } from './data';
+import { FileAccessError, checkWritable, errnoReason, removePendingTemporaryFiles, writeFileAtomic } from './fsio';
 import { LeNet5 } from './lenet5';
 import { renderTrainingCurves } from './plot';
 import { type EpochRecord, SGDTrainer, type TrainResult, type ValidationRecord } from './trainer';
@@ -63,6 +65,18 @@ function integer(flag: string, text: string, min: number, max = Number.MAX_SAFE_
     throw new UsageError(`${flag} must be ${max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `between ${min} and ${max}`}, got ${v}`);
   }
   return v;
+}
+
+/** Whether two paths name the same file (symbolic links followed where the files exist). */
+function sameFile(a: string, b: string): boolean {
+  const real = (p: string) => {
+    try {
+      return fs.realpathSync(p);
+    } catch {
+      return path.resolve(p);
+    }
+  };
+  return real(a) === real(b);
 }
 
 /** Parses argv (without node and the script) into options; throws UsageError on bad input. */
@@ -126,6 +140,7 @@ export function parseCli(argv: string[]): CliOptions {
     if (d !== 'cpu' && d !== 'cuda' && d !== 'auto') throw new UsageError(`--device must be cpu, cuda or auto, got '${d}'`);
     opts.device = d;
   }
+  const what = { save: 'the checkpoint', plot: 'the plot' } as const;
   for (const flag of ['save', 'plot'] as const) {
     const file = str(flag);
     if (file === undefined) continue;
@@ -133,7 +148,18 @@ export function parseCli(argv: string[]): CliOptions {
     const dir = path.dirname(path.resolve(file));
     if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`--${flag}: directory '${dir}' does not exist`);
     if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UsageError(`--${flag}: '${file}' is a directory`);
+    // Found now rather than after hours of training: a device node (/dev/null), a read-only
+    // directory or file system, /proc. The probe really creates (and removes) a file there.
+    try {
+      checkWritable(file, what[flag]);
+    } catch (e) {
+      if (!(e instanceof FileAccessError)) throw e;
+      throw new UsageError(`--${flag}: ${e.message}${e.code === 'ENOTREG' ? '' : ` (no file can be created in '${dir}')`}`);
+    }
     opts[flag] = file;
+  }
+  if (opts.save !== undefined && opts.plot !== undefined && sameFile(opts.save, opts.plot)) {
+    throw new UsageError(`--save and --plot name the same file '${opts.plot}'; the plot would replace the checkpoint`);
   }
   if (str('data') !== undefined) {
     const dir = str('data')!;
@@ -151,14 +177,48 @@ function formatSeconds(s: number): string {
   return `${(s / 60).toFixed(1)} min`;
 }
 
+/** 128 + the signal's number, the shell's convention: 130 for SIGINT, 143 for SIGTERM. */
+export function signalExitStatus(signal: string): number {
+  const signals = os.constants.signals as Record<string, number>;
+  return 128 + (signals[signal] ?? signals.SIGINT);
+}
+
+/**
+ * A stream the CLI writes to, which may go away during a run: the reader of a pipe exits (`| head
+ * -1`: EPIPE), a disk fills up. Its 'error' is caught, and writing to it stops while training and
+ * saving go on; `error` keeps what happened.
+ */
+class Output {
+  error?: NodeJS.ErrnoException;
+  constructor(
+    readonly name: string,
+    readonly stream: NodeJS.WriteStream,
+  ) {
+    // A stand-in stream (tests) may have no events.
+    if (typeof stream.on === 'function') stream.on('error', (e: NodeJS.ErrnoException) => (this.error ??= e));
+  }
+  get isTTY(): boolean {
+    return Boolean(this.stream.isTTY);
+  }
+  write(text: string): void {
+    if (this.error) return;
+    try {
+      this.stream.write(text);
+    } catch (e) {
+      this.error ??= e as NodeJS.ErrnoException;
+    }
+  }
+}
+
 /** Progress on a terminal: a bar per epoch with an ETA; plain lines everywhere else. */
 interface Progress {
   batch(epoch: number, done: number, total: number): void;
   line(text: string): void;
+  /** Ends the bar for good (the cursor is shown again); later lines are plain. */
   stop(): void;
 }
 
-function plainProgress(out: NodeJS.WriteStream, quiet: boolean): Progress {
+function plainProgress(out: Output, quiet: boolean): Progress {
   return {
     batch() {},
     line(text) {
@@ -168,13 +228,13 @@ function plainProgress(out: NodeJS.WriteStream, quiet: boolean): Progress {
   };
 }
 
-function barProgress(out: NodeJS.WriteStream, epochs: number): Progress {
+function barProgress(out: Output, epochs: number): Progress {
   // Loaded lazily: only a terminal needs it.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const cliProgress = require('cli-progress') as typeof import('cli-progress');
   const bar = new cliProgress.SingleBar(
     {
-      stream: out,
+      stream: out.stream,
       format: 'epoch {epoch}/{epochs} [{bar}] {value}/{total} minibatches | ETA {eta_formatted}',
       hideCursor: true,
       clearOnComplete: true,
@@ -183,8 +243,10 @@ function barProgress(out: NodeJS.WriteStream, epochs: number): Progress {
     cliProgress.Presets.shades_classic,
   );
   let current = 0;
+  let stopped = false;
   return {
     batch(epoch, done, total) {
+      if (stopped || out.error) return;
       if (epoch !== current) {
         if (current) bar.stop();
         current = epoch;
@@ -202,105 +264,213 @@ function barProgress(out: NodeJS.WriteStream, epochs: number): Progress {
       }
     },
     stop() {
+      stopped = true;
       if (current) bar.stop();
       current = 0;
     },
   };
 }
 
-/** Runs the CLI; resolves with the exit status. */
-export async function main(argv: string[], out: NodeJS.WriteStream = process.stdout, err: NodeJS.WriteStream = process.stderr): Promise<number> {
-  let opts: CliOptions;
-  try {
-    opts = parseCli(argv);
-  } catch (e) {
-    if (e instanceof UsageError) {
-      err.write(`train: ${e.message}\nRun 'node lib/train.js --help' for the options.\n`);
-      return 2;
-    }
-    throw e;
-  }
-  if (opts.help) {
-    out.write(USAGE + '\n');
-    return 0;
-  }
+/** Options of {@link main} beyond the command line. */
+export interface MainOptions {
+  /**
+   * Interrupts the run when aborted, with a signal's name ('SIGINT', 'SIGTERM') as the reason:
+   * training stops after the step in flight, a file write in progress is finished, nothing more is
+   * written, and `main` resolves with 128 + the signal's number (130, 143).
+   */
+  signal?: AbortSignal;
+}
+
+/** Trains, saves and plots as the options say; resolves with the exit status. */
+async function run(opts: CliOptions, out: Output, err: Output, signal?: AbortSignal): Promise<number> {
   const say = (text: string) => {
     if (!opts.quiet) out.write(text + '\n');
   };
+  const interrupted = () => signal?.aborted === true;
+  const interruptedStatus = () => signalExitStatus(String(signal!.reason));
+  const stopping = `; stopping${opts.save ? `, ${opts.save} not written` : ''}`;
+  // What the run is doing, for the message of an interruption.
+  let where = () => `while loading the data${stopping}`;
+  let progress: Progress | undefined;
+  const onAbort = () => {
+    progress?.stop();
+    err.write(`train: interrupted by ${String(signal!.reason)} ${where()}\n`);
+  };
   const backend = createBackend({ device: opts.device, threads: opts.threads });
-  say(`device: ${backend.kind} (${backend.choice.reason}): ${backend.describe()}`);
-  say('... loading data');
-  const data = await loadMnist({ backend, dir: opts.data });
-  say(`    ${data.train.count} training, ${data.validation.count} validation, ${data.test.count} test images`);
-  say('... building the model');
-  const model = new LeNet5({ backend, nkerns: opts.nkerns, hidden: opts.hidden, seed: opts.seed });
-  const trainer = new SGDTrainer(model, { learningRate: opts.learningRate, batchSize: opts.batchSize, epochs: opts.epochs });
-  say(`    LeNet5 nkerns=[${opts.nkerns}] hidden=${opts.hidden}: ${model.parameterCount} parameters; lr ${opts.learningRate}, batch ${opts.batchSize}, up to ${opts.epochs} epochs, seed ${opts.seed}`);
-  say('... training');
-  const progress = out.isTTY && !opts.quiet ? barProgress(err.isTTY ? err : out, opts.epochs) : plainProgress(out, opts.quiet);
-  let result: TrainResult;
+  signal?.addEventListener('abort', onAbort, { once: true });
+  if (interrupted()) onAbort();
+  let data: Dataset | undefined;
+  let model: LeNet5 | undefined;
   try {
-    result = await trainer.fit(data, {
-      onBatch: (p) => progress.batch(p.epoch, p.done, p.batches),
-      onValidation: (v: ValidationRecord) => {
-        progress.line(`epoch ${v.epoch}, minibatch ${v.minibatch}/${v.batches}, validation error ${pct(v.validationErrorPercent)}`);
-        if (v.isBest && v.testErrorPercent !== undefined) {
-          progress.line(`     epoch ${v.epoch}, minibatch ${v.minibatch}/${v.batches}, test error of best model ${pct(v.testErrorPercent)}`);
-        }
-      },
-      onEpoch: (e: EpochRecord) => {
-        progress.line(`     epoch ${e.epoch}: training cost ${e.trainCost.toFixed(4)}, ${e.seconds.toFixed(2)} s`);
-      },
-    });
-  } finally {
-    progress.stop();
-  }
-  out.write('Optimization complete.\n');
-  out.write(
-    `Best validation score of ${pct(result.bestValidationErrorPercent)} obtained at iteration ${result.bestIteration}, ` +
-      `with test performance ${pct(result.testErrorPercent)}\n`,
-  );
-  out.write(
-    `Trained ${result.epochs} epoch${result.epochs === 1 ? '' : 's'} (${result.iterations} iterations` +
-      `${result.stoppedEarly ? ', stopped early: patience exhausted' : ''}) in ${formatSeconds(result.wallSeconds)} on ` +
-      `${backend.kind}: ${result.secondsPerEpoch.toFixed(2)} s per epoch\n`,
-  );
-  if (opts.save) {
-    await model.save(opts.save, {
-      summary: JSON.stringify({
-        bestValidationErrorPercent: result.bestValidationErrorPercent,
-        bestIteration: result.bestIteration,
-        testErrorPercent: result.testErrorPercent,
-        epochs: result.epochs,
-        learningRate: opts.learningRate,
-        batchSize: opts.batchSize,
-        device: backend.kind,
-      }),
-    });
-    out.write(`Saved the best-validation model to ${opts.save}\n`);
-  }
-  if (opts.plot) {
-    const svg = renderTrainingCurves(
-      result.history.map((e) => ({ epoch: e.epoch, trainCost: e.trainCost, validationError: e.validationErrorPercent, testError: e.testErrorPercent })),
-      { title: `LeNet5 on MNIST (${backend.kind}, lr ${opts.learningRate}, batch ${opts.batchSize})` },
+    say(`device: ${backend.kind} (${backend.choice.reason}): ${backend.describe()}`);
+    say('... loading data');
+    data = await loadMnist({ backend, dir: opts.data });
+    say(`    ${data.train.count} training, ${data.validation.count} validation, ${data.test.count} test images`);
+    if (opts.batchSize > data.train.count) {
+      throw new UsageError(
+        `--batch-size ${opts.batchSize} is larger than the training set (${data.train.count} images${opts.data ? ` in ${opts.data}` : ''})`,
+      );
+    }
+    if (interrupted()) return interruptedStatus();
+    where = () => `while building the model${stopping}`;
+    say('... building the model');
+    model = new LeNet5({ backend, nkerns: opts.nkerns, hidden: opts.hidden, seed: opts.seed });
+    const trainer = new SGDTrainer(model, { learningRate: opts.learningRate, batchSize: opts.batchSize, epochs: opts.epochs });
+    say(`    LeNet5 nkerns=[${opts.nkerns}] hidden=${opts.hidden}: ${model.parameterCount} parameters; lr ${opts.learningRate}, batch ${opts.batchSize}, up to ${opts.epochs} epochs, seed ${opts.seed}`);
+    let at = 'at the start of training';
+    where = () => at + stopping;
+    say('... training');
+    progress = out.isTTY && !opts.quiet ? barProgress(err.isTTY ? err : out, opts.epochs) : plainProgress(out, opts.quiet);
+    const shown = progress;
+    let result: TrainResult;
+    try {
+      result = await trainer.fit(data, {
+        signal,
+        onBatch: (p) => {
+          at = `at epoch ${p.epoch}, minibatch ${p.done}/${p.batches}`;
+          shown.batch(p.epoch, p.done, p.batches);
+        },
+        onValidation: (v: ValidationRecord) => {
+          shown.line(`epoch ${v.epoch}, minibatch ${v.minibatch}/${v.batches}, validation error ${pct(v.validationErrorPercent)}`);
+          if (v.isBest && v.testErrorPercent !== undefined) {
+            shown.line(`     epoch ${v.epoch}, minibatch ${v.minibatch}/${v.batches}, test error of best model ${pct(v.testErrorPercent)}`);
+          }
+        },
+        onEpoch: (e: EpochRecord) => {
+          shown.line(`     epoch ${e.epoch}: training cost ${e.trainCost.toFixed(4)}, ${e.seconds.toFixed(2)} s`);
+        },
+      });
+    } catch (e) {
+      if (interrupted() && (e as Error).name === 'AbortError') return interruptedStatus();
+      throw e;
+    } finally {
+      progress.stop();
+    }
+    out.write('Optimization complete.\n');
+    out.write(
+      `Best validation score of ${pct(result.bestValidationErrorPercent)} obtained at iteration ${result.bestIteration}, ` +
+        `with test performance ${pct(result.testErrorPercent)}\n`,
     );
-    fs.writeFileSync(opts.plot, svg);
-    out.write(`Wrote training curves to ${opts.plot}\n`);
+    out.write(
+      `Trained ${result.epochs} epoch${result.epochs === 1 ? '' : 's'} (${result.iterations} iterations` +
+        `${result.stoppedEarly ? ', stopped early: patience exhausted' : ''}) in ${formatSeconds(result.wallSeconds)} on ` +
+        `${backend.kind}: ${result.secondsPerEpoch.toFixed(2)} s per epoch\n`,
+    );
+    if (interrupted()) return interruptedStatus();
+    // A write in progress is finished rather than discarded: its destination then holds the new
+    // file, and no temporary file is left behind.
+    if (opts.save) {
+      const plotNotWritten = opts.plot ? `, ${opts.plot} not written` : '';
+      where = () => `while saving ${opts.save}; finishing that write, then stopping${plotNotWritten}`;
+      await model.save(opts.save, {
+        summary: JSON.stringify({
+          bestValidationErrorPercent: result.bestValidationErrorPercent,
+          bestIteration: result.bestIteration,
+          testErrorPercent: result.testErrorPercent,
+          epochs: result.epochs,
+          learningRate: opts.learningRate,
+          batchSize: opts.batchSize,
+          device: backend.kind,
+        }),
+      });
+      where = () => `after saving ${opts.save}; stopping${plotNotWritten}`;
+      out.write(`Saved the best-validation model to ${opts.save}\n`);
+      if (interrupted()) return interruptedStatus();
+    }
+    if (opts.plot) {
+      where = () => `while writing ${opts.plot}; finishing that write, then stopping`;
+      const svg = renderTrainingCurves(
+        result.history.map((e) => ({ epoch: e.epoch, trainCost: e.trainCost, validationError: e.validationErrorPercent, testError: e.testErrorPercent })),
+        { title: `LeNet5 on MNIST (${backend.kind}, lr ${opts.learningRate}, batch ${opts.batchSize})` },
+      );
+      await writeFileAtomic(opts.plot, svg, 'the plot');
+      out.write(`Wrote training curves to ${opts.plot}\n`);
+    }
+    where = () => 'after the run had finished';
+    return interrupted() ? interruptedStatus() : 0;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    model?.dispose();
+    data?.dispose();
+    await backend.sync();
+    backend.dispose();
   }
-  model.dispose();
-  data.dispose();
-  await backend.sync();
-  backend.dispose();
-  return 0;
+}
+
+/**
+ * Runs the CLI; resolves with the exit status. Output that could not be written (a full disk:
+ * ENOSPC, EIO) makes a successful run's status 1; a closed pipe (EPIPE: the reader had what it
+ * wanted) does not.
+ */
+export async function main(
+  argv: string[],
+  out: NodeJS.WriteStream = process.stdout,
+  err: NodeJS.WriteStream = process.stderr,
+  options: MainOptions = {},
+): Promise<number> {
+  const stdout = new Output('stdout', out);
+  const stderr = new Output('stderr', err);
+  let status: number;
+  try {
+    const opts = parseCli(argv);
+    if (opts.help) {
+      stdout.write(USAGE + '\n');
+      status = 0;
+    } else {
+      status = await run(opts, stdout, stderr, options.signal);
+    }
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    stderr.write(`train: ${e.message}\nRun 'node lib/train.js --help' for the options.\n`);
+    status = 2;
+  }
+  // A failed write reports its error on a later tick.
+  await new Promise((resolve) => setImmediate(resolve));
+  for (const [lost, other] of [
+    [stdout, stderr],
+    [stderr, stdout],
+  ]) {
+    if (!lost.error || lost.error.code === 'EPIPE') continue;
+    const { reason, code } = errnoReason(lost.error);
+    other.write(`train: output to ${lost.name} was lost: ${reason} (${code})\n`);
+    if (status === 0) status = 1;
+  }
+  return status;
+}
+
+/** Shows the cursor again on a terminal (the progress bar hides it). */
+function showCursor(): void {
+  for (const stream of [process.stderr, process.stdout]) {
+    if (stream.isTTY && !stream.destroyed) stream.write('\x1b[?25h');
+  }
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then(
+  // Ctrl-C (SIGINT) or SIGTERM: the run stops at the next safe point (after the training step in
+  // flight; a file write in progress is finished) and exits with 130 or 143. A second signal
+  // exits at once, after removing the temporary file of any write still in progress, so the
+  // destination keeps its old contents.
+  const interrupt = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (!interrupt.signal.aborted) {
+      interrupt.abort(sig);
+      return;
+    }
+    const removed = removePendingTemporaryFiles();
+    showCursor();
+    if (!process.stderr.destroyed) {
+      process.stderr.write(`train: ${sig} again: exiting at once${removed.length ? `; removed ${removed.join(', ')}` : ''}\n`);
+    }
+    process.exit(signalExitStatus(sig));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  main(process.argv.slice(2), process.stdout, process.stderr, { signal: interrupt.signal }).then(
     (code) => {
       process.exitCode = code;
     },
     (e: Error) => {
-      process.stderr.write(`train: ${e.message}\n`);
+      if (!process.stderr.destroyed) process.stderr.write(`train: ${e.message}\n`);
       process.exitCode = 1;
     },
   );

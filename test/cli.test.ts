@@ -3,20 +3,32 @@
  * in-process (help, usage errors, a --quiet run on a tiny MNIST folder), and the compiled CLI run
  * as a child process: exit codes, the CUDA error on a machine without a GPU, and ONE real epoch on
  * the full data set (~25 s of CPU on 2 cores) whose output, checkpoint and plot are checked.
+ * Reliability: unusable --save/--plot destinations refused before training, a --batch-size over
+ * the training set, interruptions in-process, a closed or full stdout, a full disk under the
+ * checkpoint and the plot. Signals sent to the process: cli-signals.test.ts.
  */
+import { execFile, execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { createBackend, cudaAvailable } from '../lib/backend';
 import { evaluateSplit } from '../lib/trainer';
 import { loadMnist } from '../lib/data';
 import { LeNet5 } from '../lib/lenet5';
-import { loadMnistFiles } from '../lib/mnist';
+import { readCheckpoint } from '../lib/checkpoint';
 import { loadSafetensors } from '../lib/safetensors';
 import { type CliOptions, USAGE, UsageError, main, parseCli } from '../lib/train';
+import { tinyRun, watchNode, writeTinyMnist } from './cli-helpers';
 import { ROOT, ensureCompiledLib, expectError, runNode, thrown, tmpDir } from './integration-helpers';
 
 const tmp = tmpDir('cli');
 afterAll(() => tmp.cleanup());
+
+/** The tiny MNIST folder of the short runs (written once, on first use). */
+let tiny: string | undefined;
+const tinyMnist = () => (tiny ??= writeTinyMnist(path.join(tmp.dir, 'tiny-mnist')));
+
+/** Files of a folder that look like the temporary files of atomic writes. */
+const temporaryFiles = (dir: string) => fs.readdirSync(dir).filter((f) => /\.tmp-\d+-/.test(f));
 
 /** A stand-in for process.stdout / stderr that keeps what is written (not a TTY). */
 function sink(): NodeJS.WriteStream & { text: string } {
@@ -64,6 +76,8 @@ describe('parseCli', () => {
   });
 
   const dir = path.join(ROOT, 'package.json');
+  const fifo = path.join(tmp.dir, 'fifo');
+  execFileSync('mkfifo', [fifo]);
   const cases: [string[], string][] = [
     [['--foo'], "Unknown option '--foo'"],
     [['-x'], "Unknown option '-x'"],
@@ -97,6 +111,11 @@ describe('parseCli', () => {
     [['--save', '/nonexistent-lenet/dir/m.safetensors'], "--save: directory '/nonexistent-lenet/dir' does not exist"],
     [['--save', tmp.dir], `--save: '${tmp.dir}' is a directory`],
     [['--plot', '/nonexistent-lenet/c.svg'], "--plot: directory '/nonexistent-lenet' does not exist"],
+    [['--save', '/dev/null'], '--save: /dev/null: will not write the checkpoint over a character device; give the path of a regular file'],
+    [['--plot', '/dev/null'], '--plot: /dev/null: will not write the plot over a character device; give the path of a regular file'],
+    [['--save', fifo], `--save: ${fifo}: will not write the checkpoint over a FIFO (named pipe); give the path of a regular file`],
+    [['--save', path.join(tmp.dir, 'same'), '--plot', path.join(tmp.dir, '.', 'same')],
+      `--save and --plot name the same file '${path.join(tmp.dir, 'same')}'; the plot would replace the checkpoint`],
     [['--data', '/nonexistent-lenet'], "--data: directory '/nonexistent-lenet' does not exist"],
     [['--data', dir], `--data: '${dir}' is not a directory`],
   ];
@@ -104,6 +123,35 @@ describe('parseCli', () => {
     const e = thrown(() => parseCli(argv));
     expect(e).toBeInstanceOf(UsageError);
     expectError(e, 'UsageError', message);
+  });
+
+  test('an unwritable --save or --plot directory is found before training: /proc, a read-only directory', () => {
+    // /proc refuses new files even to root; the probe really creates a file, so the message is the kernel's.
+    for (const [flag, what] of [['--save', 'the checkpoint'], ['--plot', 'the plot']]) {
+      const e = thrown(() => parseCli([flag, '/proc/lenet-cli-test']));
+      expect(e).toBeInstanceOf(UsageError);
+      expect(e.message).toMatch(new RegExp(`^${flag}: /proc/lenet-cli-test: cannot write ${what}: .+ \\(no file can be created in '/proc'\\)$`));
+    }
+    expect(fs.existsSync('/proc/lenet-cli-test')).toBe(false);
+    if (process.getuid?.() === 0) {
+      console.log('read-only directory (chmod 0555): skipped, running as root (root ignores permission bits; /proc was tested instead)');
+      return;
+    }
+    const ro = path.join(tmp.dir, 'read-only');
+    fs.mkdirSync(ro, { mode: 0o555 });
+    const file = path.join(ro, 'm.safetensors');
+    expectError(thrown(() => parseCli(['--save', file])), 'UsageError', `--save: ${file}: cannot write the checkpoint: permission denied (no file can be created in '${ro}')`);
+    fs.chmodSync(ro, 0o755);
+  });
+
+  test('the writability probe leaves nothing behind, and an existing regular file is accepted', () => {
+    const dir = path.join(tmp.dir, 'probe');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'old.svg'), 'old');
+    const opts = parseCli(['--save', path.join(dir, 'm.safetensors'), '--plot', path.join(dir, 'old.svg')]);
+    expect(opts.plot).toBe(path.join(dir, 'old.svg'));
+    expect(fs.readdirSync(dir)).toEqual(['old.svg']);
+    expect(fs.readFileSync(path.join(dir, 'old.svg'), 'utf8')).toBe('old');
   });
 });
 
@@ -130,23 +178,7 @@ describe('main() in-process', () => {
   test('--quiet prints only the summary (a run on a tiny --data folder: 500 training images, one step)', async () => {
     // IDX files of the first 10500 training images (500 for training, the tutorial's last 10000
     // for validation) and the first 100 test images.
-    const host = loadMnistFiles();
-    const dir = path.join(tmp.dir, 'tiny-mnist');
-    fs.mkdirSync(dir);
-    const idx = (magic: number, dims: number[], data: Uint8Array) => {
-      const header = Buffer.alloc(4 + 4 * dims.length);
-      header.writeUInt32BE(magic, 0);
-      dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
-      return Buffer.concat([header, data]);
-    };
-    const all = (split: 'train' | 'validation') => host[split];
-    const trainImages = Buffer.concat([all('train').images.subarray(0, 500 * 784), all('validation').images]);
-    const trainLabels = Buffer.concat([all('train').labels.subarray(0, 500), all('validation').labels]);
-    fs.writeFileSync(path.join(dir, 'train-images-idx3-ubyte'), idx(0x803, [10500, 28, 28], trainImages));
-    fs.writeFileSync(path.join(dir, 'train-labels-idx1-ubyte'), idx(0x801, [10500], trainLabels));
-    fs.writeFileSync(path.join(dir, 't10k-images-idx3-ubyte'), idx(0x803, [100, 28, 28], host.test.images.subarray(0, 100 * 784)));
-    fs.writeFileSync(path.join(dir, 't10k-labels-idx1-ubyte'), idx(0x801, [100], host.test.labels.subarray(0, 100)));
-
+    const dir = tinyMnist();
     const out = sink();
     const err = sink();
     const code = await main(['--data', dir, '--epochs', '1', '--nkerns', '4,6', '--hidden', '32', '--device', 'cpu', '--quiet'], out, err);
@@ -157,6 +189,51 @@ describe('main() in-process', () => {
     expect(lines[0]).toBe('Optimization complete.');
     expect(lines[1]).toMatch(/^Best validation score of \d+\.\d{6} % obtained at iteration 1, with test performance \d+\.\d{6} %$/);
     expect(lines[2]).toMatch(/^Trained 1 epoch \(1 iterations\) in \d+\.\d (s|min) on cpu: \d+\.\d\d s per epoch$/);
+  });
+});
+
+describe('main() in-process: a --batch-size over the training set, interruptions', () => {
+  const tinyArgs = () => ['--data', tinyMnist(), '--epochs', '1', '--nkerns', '4,6', '--hidden', '32', '--device', 'cpu'];
+
+  test('--batch-size larger than the training set of --data: a usage error (2) once the data is loaded', async () => {
+    const out = sink();
+    const err = sink();
+    expect(await main([...tinyArgs(), '--batch-size', '501', '--quiet'], out, err)).toBe(2);
+    expect(out.text).toBe('');
+    expect(err.text).toBe(`train: --batch-size 501 is larger than the training set (500 images in ${tinyMnist()})\nRun 'node lib/train.js --help' for the options.\n`);
+    // the whole training set as one batch is fine
+    expect(await main([...tinyArgs(), '--batch-size', '500', '--quiet'], sink(), sink())).toBe(0);
+  });
+
+  /** A stdout stand-in that aborts `controller` with `reason` once `marker` has been written. */
+  function abortingSink(controller: AbortController, marker: string, reason: string) {
+    const s = sink();
+    const write = s.write;
+    s.write = (chunk: string | Uint8Array) => {
+      const r = write(chunk);
+      if (s.text.includes(marker) && !controller.signal.aborted) controller.abort(reason);
+      return r;
+    };
+    return s;
+  }
+
+  const cases: [string, string, number, (save: string) => string][] = [
+    ['... loading data', 'SIGTERM', 143, (save) => `train: interrupted by SIGTERM while loading the data; stopping, ${save} not written\n`],
+    ['... building the model', 'SIGINT', 130, (save) => `train: interrupted by SIGINT while building the model; stopping, ${save} not written\n`],
+    ['... training', 'SIGINT', 130, (save) => `train: interrupted by SIGINT at the start of training; stopping, ${save} not written\n`],
+    ['Optimization complete.', 'SIGINT', 130, (save) => `train: interrupted by SIGINT at epoch 1, minibatch 1/1; stopping, ${save} not written\n`],
+  ];
+  test.each(cases)('aborted when %j is printed, with reason %s: exits %d, says where, writes nothing', async (marker, reason, status, message) => {
+    const dir = fs.mkdtempSync(path.join(tmp.dir, 'abort-'));
+    const save = path.join(dir, 'm.safetensors');
+    const plot = path.join(dir, 'c.svg');
+    const controller = new AbortController();
+    const out = abortingSink(controller, marker, reason);
+    const err = sink();
+    expect(await main([...tinyArgs(), '--save', save, '--plot', plot], out, err, { signal: controller.signal })).toBe(status);
+    expect(err.text).toBe(message(save));
+    expect(out.text).not.toContain('Saved');
+    expect(fs.readdirSync(dir)).toEqual([]);
   });
 });
 
@@ -193,6 +270,70 @@ describe('the CLI as a child process (node lib/train.js)', () => {
       }
     });
   }
+
+  test('stdout closed after the first line (| head -1) and stderr closed at once: the run goes on, saves, exits 0', async () => {
+    const dir = fs.mkdtempSync(path.join(tmp.dir, 'epipe-'));
+    const save = path.join(dir, 'm.safetensors');
+    const run = watchNode([...tinyRun(tinyMnist()), '--save', save]);
+    run.child.stderr!.destroy();
+    await run.line(/^device: /);
+    run.child.stdout!.destroy();
+    const r = await run.done;
+    expect({ code: r.code, signal: r.signal }).toEqual({ code: 0, signal: null });
+    const { config, values } = await readCheckpoint(save);
+    expect(config).toMatchObject({ nkerns: [4, 6], hidden: 32 });
+    expect(values.length).toBe(4144);
+    expect(values.every(Number.isFinite)).toBe(true);
+    expect(temporaryFiles(dir)).toEqual([]);
+  });
+
+  test('stdout on a full disk (/dev/full): the run goes on and saves, stderr says the output was lost, exit 1', async () => {
+    const dir = fs.mkdtempSync(path.join(tmp.dir, 'enospc-'));
+    const save = path.join(dir, 'm.safetensors');
+    const full = fs.openSync('/dev/full', 'w');
+    const child = spawn(process.execPath, [...tinyRun(tinyMnist()), '--save', save], { cwd: ROOT, stdio: ['ignore', full, 'pipe'] });
+    fs.closeSync(full);
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(stderr).toBe('train: output to stdout was lost: no space left on device (ENOSPC)\n');
+    expect(code).toBe(1);
+    expect((await readCheckpoint(save)).config).toMatchObject({ nkerns: [4, 6], hidden: 32 });
+  });
+
+  /** Runs the tiny CLI under `ulimit -f blocks` (1024-byte blocks): writes past it fail with EFBIG (Node ignores SIGXFSZ). */
+  const underFileLimit = (blocks: number, args: string[]) =>
+    new Promise<{ code: number | string | null | undefined; stdout: string; stderr: string }>((resolve) => {
+      const argv = ['-c', `ulimit -f ${blocks}; exec "$0" "$@"`, process.execPath, ...tinyRun(tinyMnist()), ...args];
+      execFile('bash', argv, { cwd: ROOT }, (error, stdout, stderr) => resolve({ code: error ? error.code : 0, stdout, stderr }));
+    });
+
+  test('--plot onto a full disk (ulimit -f): the old plot is intact, the error names the file, exit 1, no temporary file', async () => {
+    const dir = fs.mkdtempSync(path.join(tmp.dir, 'efbig-plot-'));
+    const plot = path.join(dir, 'c.svg');
+    fs.writeFileSync(plot, '<svg>the old plot</svg>\n');
+    // The SVG of one epoch is about 6 kB.
+    const r = await underFileLimit(2, ['--plot', plot]);
+    expect(r.stderr).toContain(`train: ${plot}: cannot write the plot: file too large\n`);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toContain('Optimization complete.');
+    expect(fs.readFileSync(plot, 'utf8')).toBe('<svg>the old plot</svg>\n');
+    expect(temporaryFiles(dir)).toEqual([]);
+  });
+
+  test('--save onto a full disk (ulimit -f): the old checkpoint is intact, the error names the file, exit 1, no temporary file', async () => {
+    const dir = fs.mkdtempSync(path.join(tmp.dir, 'efbig-save-'));
+    const save = path.join(dir, 'm.safetensors');
+    const old = Buffer.from('the old checkpoint');
+    fs.writeFileSync(save, old);
+    // The checkpoint of 4144 parameters is about 17 kB.
+    const r = await underFileLimit(8, ['--save', save]);
+    expect(r.stderr).toMatch(new RegExp(`^train: ${save.replace(/[.]/g, '\\.')}: .*(too large|EFBIG)`, 'm'));
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).not.toContain('Saved');
+    expect(fs.readFileSync(save)).toEqual(old);
+    expect(temporaryFiles(dir)).toEqual([]);
+  });
 
   test(
     'one real epoch on the full data (--epochs 1 --batch-size 500 --device auto --save --plot, output piped): ' +

@@ -64,6 +64,29 @@ function tooLarge(file: string, what: string, size: number, maxBytes: number): F
 // on a regular file's reads. Not defined on Windows, where FIFOs do not block an open this way.
 const OPEN_READ = fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0);
 
+/** The error of a failed open or read of an input, naming the file; a FileAccessError passes through. */
+function readFailed(file: string, what: string, err: unknown): FileAccessError {
+  if (err instanceof FileAccessError) return err;
+  const { reason, code } = errnoReason(err);
+  return new FileAccessError(`${file}: cannot read ${what}: ${reason}`, code, { cause: err });
+}
+
+/** Refuses a non-regular or too large input; returns the buffer to read it into (one byte spare). */
+function readBuffer(file: string, what: string, stat: fs.Stats, maxBytes: number): Buffer {
+  if (!stat.isFile()) throw notRegular(file, stat, what);
+  if (stat.size > maxBytes) throw tooLarge(file, what, stat.size, maxBytes);
+  return Buffer.allocUnsafe(Math.min(stat.size, maxBytes) + 1);
+}
+
+/**
+ * After a read of `n` bytes brought `length` bytes into `buffer`: true when the read is complete
+ * (end of file, or the buffer is full); throws when the file grew past `maxBytes`.
+ */
+function readDone(file: string, what: string, n: number, length: number, buffer: Buffer, maxBytes: number): boolean {
+  if (length > maxBytes) throw tooLarge(file, what, length, maxBytes);
+  return n === 0 || length === buffer.length;
+}
+
 /**
  * Reads a whole regular file, refusing (without blocking) anything else and any file over
  * `maxBytes`. At most `maxBytes + 1` bytes are ever read, even from a file that grows meanwhile.
@@ -75,27 +98,19 @@ export function readRegularFileSync(file: string, what: string, maxBytes: number
   try {
     fd = fs.openSync(file, OPEN_READ);
   } catch (err) {
-    const { reason, code } = errnoReason(err);
-    throw new FileAccessError(`${file}: cannot read ${what}: ${reason}`, code, { cause: err });
+    throw readFailed(file, what, err);
   }
   try {
-    const stat = fs.fstatSync(fd);
-    if (!stat.isFile()) throw notRegular(file, stat, what);
-    if (stat.size > maxBytes) throw tooLarge(file, what, stat.size, maxBytes);
-    const buffer = Buffer.allocUnsafe(Math.min(stat.size, maxBytes) + 1);
+    const buffer = readBuffer(file, what, fs.fstatSync(fd), maxBytes);
     let length = 0;
-    for (;;) {
+    for (let done = false; !done; ) {
       const n = fs.readSync(fd, buffer, length, buffer.length - length, length);
-      if (n === 0) break;
       length += n;
-      if (length > maxBytes) throw tooLarge(file, what, length, maxBytes);
-      if (length === buffer.length) break;
+      done = readDone(file, what, n, length, buffer, maxBytes);
     }
     return buffer.subarray(0, length);
   } catch (err) {
-    if (err instanceof FileAccessError) throw err;
-    const { reason, code } = errnoReason(err);
-    throw new FileAccessError(`${file}: cannot read ${what}: ${reason}`, code, { cause: err });
+    throw readFailed(file, what, err);
   } finally {
     fs.closeSync(fd);
   }
@@ -107,27 +122,19 @@ export async function readRegularFile(file: string, what: string, maxBytes: numb
   try {
     handle = await fsp.open(file, OPEN_READ);
   } catch (err) {
-    const { reason, code } = errnoReason(err);
-    throw new FileAccessError(`${file}: cannot read ${what}: ${reason}`, code, { cause: err });
+    throw readFailed(file, what, err);
   }
   try {
-    const stat = await handle.stat();
-    if (!stat.isFile()) throw notRegular(file, stat, what);
-    if (stat.size > maxBytes) throw tooLarge(file, what, stat.size, maxBytes);
-    const buffer = Buffer.allocUnsafe(Math.min(stat.size, maxBytes) + 1);
+    const buffer = readBuffer(file, what, await handle.stat(), maxBytes);
     let length = 0;
-    for (;;) {
+    for (let done = false; !done; ) {
       const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
-      if (bytesRead === 0) break;
       length += bytesRead;
-      if (length > maxBytes) throw tooLarge(file, what, length, maxBytes);
-      if (length === buffer.length) break;
+      done = readDone(file, what, bytesRead, length, buffer, maxBytes);
     }
     return buffer.subarray(0, length);
   } catch (err) {
-    if (err instanceof FileAccessError) throw err;
-    const { reason, code } = errnoReason(err);
-    throw new FileAccessError(`${file}: cannot read ${what}: ${reason}`, code, { cause: err });
+    throw readFailed(file, what, err);
   } finally {
     await handle.close();
   }
@@ -199,6 +206,43 @@ function temporaryName(target: string): string {
   return `${target}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
 }
 
+/** Whether a process with this PID exists (EPERM: it does, owned by someone else). */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temporary files that earlier atomic writes of `target` left behind when their
+ * process was killed (SIGKILL, the OOM killer, a power cut): `<target>.tmp-<pid>-<12 hex digits>`
+ * whose process no longer exists on this machine. Files of live processes (a concurrent write) are
+ * kept. Returns the paths removed.
+ */
+async function removeStaleTemporaryFiles(target: string): Promise<string[]> {
+  const dir = path.dirname(target);
+  const base = path.basename(target);
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = name.startsWith(base) ? /^\.tmp-(\d+)-[0-9a-f]{12}$/.exec(name.slice(base.length)) : null;
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || processExists(pid)) continue;
+    const file = path.join(dir, name);
+    if (await fsp.rm(file, { force: true }).then(() => true, () => false)) removed.push(file);
+  }
+  return removed;
+}
+
 /**
  * Checks, before any long work, that an atomic write of `file` will be possible: the destination
  * is absent or a regular file, and a file can be created in its directory (tried for real with a
@@ -223,7 +267,8 @@ export function checkWritable(file: string, what: string): void {
  * the old file or the complete new one. The bytes go to a temporary file in the destination's
  * directory, are fsynced, and the temporary file is renamed over the destination; on any failure
  * it is removed. A destination that exists and is not a regular file is refused (a device node is
- * never replaced); a symbolic link is followed.
+ * never replaced); a symbolic link is followed. After the rename, temporary files of earlier
+ * writes of the same destination whose process was killed are removed.
  * @throws FileAccessError naming the file, the problem and its `code`.
  */
 export async function writeFileAtomic(file: string, data: Uint8Array | string, what: string): Promise<void> {
@@ -257,4 +302,5 @@ export async function writeFileAtomic(file: string, data: Uint8Array | string, w
   } catch {
     // Not supported everywhere (e.g. Windows); the file itself is already synced.
   }
+  await removeStaleTemporaryFiles(target);
 }

@@ -386,14 +386,15 @@ async function run(opts: CliOptions, out: Output, err: Output, signal?: AbortSig
       await writeFileAtomic(opts.plot, svg, 'the plot');
       out.write(`Wrote training curves to ${opts.plot}\n`);
     }
-    where = () => 'after the run had finished';
+    where = () => 'after the run had finished; exiting';
     return interrupted() ? interruptedStatus() : 0;
   } finally {
-    signal?.removeEventListener('abort', onAbort);
     model?.dispose();
     data?.dispose();
     await backend.sync();
     backend.dispose();
+    // Kept until here: a signal while the backend finishes still says where the run was.
+    signal?.removeEventListener('abort', onAbort);
   }
 }
 
@@ -451,7 +452,10 @@ if (require.main === module) {
   // exits at once, after removing the temporary file of any write still in progress, so the
   // destination keeps its old contents.
   const interrupt = new AbortController();
+  let settled = false;
   const onSignal = (sig: NodeJS.Signals) => {
+    // The run is over and its status set; the process is exiting.
+    if (settled) return;
     if (!interrupt.signal.aborted) {
       interrupt.abort(sig);
       return;
@@ -467,9 +471,11 @@ if (require.main === module) {
   process.on('SIGTERM', onSignal);
   main(process.argv.slice(2), process.stdout, process.stderr, { signal: interrupt.signal }).then(
     (code) => {
+      settled = true;
       process.exitCode = code;
     },
     (e: Error) => {
+      settled = true;
       if (!process.stderr.destroyed) process.stderr.write(`train: ${e.message}\n`);
       process.exitCode = 1;
     },

@@ -209,3 +209,19 @@ describe(`the CLI with --save, interrupted or killed at random moments (seed ${S
     expect(fs.readdirSync(dir)).toEqual(['m.safetensors']);
   }, 240_000);
 });
+
+describe('temporary files that the next save removes', () => {
+  test('only those of processes that no longer exist, and only for the same destination', async () => {
+    const dir = fs.mkdtempSync(path.join(tmp.dir, 'stale-'));
+    const dest = path.join(dir, 'm.safetensors');
+    // A PID no process has (above Linux's pid_max limit of 2^22), one that is alive (jest's parent).
+    const dead = `m.safetensors.tmp-${2 ** 22 + 1}-0123456789ab`;
+    const live = `m.safetensors.tmp-${process.ppid}-0123456789ab`;
+    const other = `n.safetensors.tmp-${2 ** 22 + 1}-0123456789ab`;
+    const notOurs = `m.safetensors.tmp-${2 ** 22 + 1}-notahexname`;
+    for (const f of [dead, live, other, notOurs]) fs.writeFileSync(path.join(dir, f), 'partial');
+    await writeFileAtomic(dest, 'new', 'checkpoint');
+    expect(fs.readdirSync(dir).sort()).toEqual([live, 'm.safetensors', notOurs, other].sort());
+    expect(fs.readFileSync(dest, 'utf8')).toBe('new');
+  });
+});

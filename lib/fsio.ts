@@ -152,10 +152,10 @@ export function removePendingTemporaryFiles(): string[] {
   const removed: string[] = [];
   for (const tmp of pending) {
     try {
-      fs.rmSync(tmp, { force: true });
+      fs.unlinkSync(tmp);
       removed.push(tmp);
     } catch {
-      // Nothing more can be done for it here.
+      // Already renamed into place (the rename was in flight), or nothing more can be done here.
     }
   }
   pending.clear();
@@ -262,6 +262,15 @@ export function checkWritable(file: string, what: string): void {
   fs.rmSync(probe, { force: true });
 }
 
+/** Writes all of `data` to `fd` from offset 0, asynchronously. */
+async function writeAll(fd: number, data: Uint8Array): Promise<void> {
+  for (let offset = 0; offset < data.length; ) {
+    offset += await new Promise<number>((resolve, reject) =>
+      fs.write(fd, data, offset, data.length - offset, offset, (e, n) => (e ? reject(e) : resolve(n))),
+    );
+  }
+}
+
 /**
  * Writes `data` to `file` atomically: readers (and a crash, a full disk or a signal) see either
  * the old file or the complete new one. The bytes go to a temporary file in the destination's
@@ -274,14 +283,24 @@ export function checkWritable(file: string, what: string): void {
 export async function writeFileAtomic(file: string, data: Uint8Array | string, what: string): Promise<void> {
   const target = destinationOf(file, what);
   const tmp = temporaryName(target);
+  // Created synchronously: a signal handler (which runs on this thread) then finds the file either
+  // not yet begun or created and listed, never an open still in flight on the thread pool that
+  // would create it after the handler removed what it knew of.
+  let fd: number;
+  try {
+    fd = fs.openSync(tmp, 'wx');
+  } catch (err) {
+    const { reason, code } = errnoReason(err);
+    throw new FileAccessError(`${file}: cannot write ${what}: ${reason}`, code, { cause: err });
+  }
   pending.add(tmp);
   try {
-    const handle = await fsp.open(tmp, 'wx');
+    const handle = fd;
     try {
-      await handle.writeFile(data);
-      await handle.sync();
+      await writeAll(handle, typeof data === 'string' ? Buffer.from(data) : data);
+      await new Promise<void>((resolve, reject) => fs.fsync(handle, (e) => (e ? reject(e) : resolve())));
     } finally {
-      await handle.close();
+      await new Promise<void>((resolve) => fs.close(handle, () => resolve()));
     }
     await fsp.rename(tmp, target);
     pending.delete(tmp);

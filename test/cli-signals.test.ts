@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { createBackend } from '../lib/backend';
 import { readCheckpoint } from '../lib/checkpoint';
-import { writeFileAtomic } from '../lib/fsio';
+import { removePendingTemporaryFiles, writeFileAtomic } from '../lib/fsio';
 import { LeNet5 } from '../lib/lenet5';
 import { tinyRun, watchNode, writeTinyMnist } from './cli-helpers';
 import { ROOT, ensureCompiledLib, tmpDir } from './integration-helpers';
@@ -208,6 +208,23 @@ describe(`the CLI with --save, interrupted or killed at random moments (seed ${S
     await writeFileAtomic(dest, fs.readFileSync(dest), 'checkpoint');
     expect(fs.readdirSync(dir)).toEqual(['m.safetensors']);
   }, 240_000);
+});
+
+describe('removePendingTemporaryFiles (what a second Ctrl-C runs before exiting)', () => {
+  test('called right after a save starts: the temporary file is gone for good, the old file stays', async () => {
+    const dir = fs.mkdtempSync(path.join(tmp.dir, 'pending-'));
+    const dest = path.join(dir, 'm.safetensors');
+    fs.writeFileSync(dest, 'old');
+    const write = writeFileAtomic(dest, Buffer.alloc(1 << 20, 1), 'checkpoint');
+    // As a signal handler would: on this thread, before the write's next step.
+    const removed = removePendingTemporaryFiles();
+    expect(removed).toHaveLength(1);
+    expect(path.dirname(removed[0])).toBe(dir);
+    // The write goes on into the unlinked file and fails at the rename.
+    await expect(write).rejects.toThrow(`${dest}: cannot write checkpoint: no such file or directory`);
+    expect(fs.readdirSync(dir)).toEqual(['m.safetensors']);
+    expect(fs.readFileSync(dest, 'utf8')).toBe('old');
+  });
 });
 
 describe('temporary files that the next save removes', () => {

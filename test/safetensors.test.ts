@@ -427,18 +427,13 @@ describe('saveSafetensors / loadSafetensors', () => {
   test('saving over an existing file replaces it atomically via a temp file in the same directory', async () => {
     const file = path.join(tmpDir, 'model.safetensors');
     await saveSafetensors(file, t1);
-    const opened: string[] = [];
-    const realOpen = fs.promises.open;
-    jest.spyOn(fs.promises, 'open').mockImplementation(((p: fs.PathLike, ...rest: unknown[]) => {
-      opened.push(String(p));
-      return (realOpen as (...a: unknown[]) => Promise<fs.promises.FileHandle>)(p, ...rest);
-    }) as typeof fs.promises.open);
-    await saveSafetensors(file, t2, { epoch: '2' });
-    const tmp = opened.find((p) => p !== tmpDir && p !== path.resolve(tmpDir));
-    expect(tmp).toBeDefined();
-    expect(path.dirname(tmp!)).toBe(tmpDir);
-    expect(tmp!.startsWith(`${file}.tmp-${process.pid}-`)).toBe(true);
-    expect(tmp).toMatch(/\.tmp-\d+-[0-9a-f]+$/);
+    // writeFileAtomic creates its temporary file synchronously, so it is there once the call returns.
+    const saving = saveSafetensors(file, t2, { epoch: '2' });
+    const during = fs.readdirSync(tmpDir).filter((f) => f !== 'model.safetensors');
+    await saving;
+    expect(during).toHaveLength(1);
+    expect(during[0].startsWith(`model.safetensors.tmp-${process.pid}-`)).toBe(true);
+    expect(during[0]).toMatch(/\.tmp-\d+-[0-9a-f]{12}$/);
 
     const { tensors, metadata } = await loadSafetensors(file);
     expect(metadata).toEqual({ epoch: '2' });

@@ -1,13 +1,16 @@
 /**
  * Training curves as a standalone SVG document, written by hand (no plotting
  * library): one panel with the training cost per epoch, one with the
- * validation error (line) and the test error of the best model (markers).
+ * validation error (line) and the test error of the best model (step line).
  *
- * Axes get "nice" round ticks (1, 2, 5 x 10^k). A value axis switches to a
- * log scale when all its values are positive and span at least a factor of
- * 4: error rates falling from ~10% to ~1% and a cost falling by orders of
- * magnitude are flat, unreadable tails on a linear axis. Both panels share the
- * epoch axis.
+ * The image scales to its container (`width="100%"` and a `viewBox`, no fixed
+ * pixel size). Both panels share an epoch axis that spans exactly the epochs
+ * with data. Axes get "nice" round ticks (1, 2, 5 x 10^k). The cost axis
+ * switches to a log scale when its values are positive and span at least a
+ * factor of 4 (a cost falling by orders of magnitude is a flat tail on a
+ * linear axis). The error axis is linear and cut off at twice the best error,
+ * so the end of training (where 0.9 % and 1.1 % differ) fills the panel rather
+ * than the first epochs' fall from ~10 %; a note names the epochs cut off.
  */
 
 /** One epoch's numbers; any series may be missing at any epoch. */
@@ -26,9 +29,13 @@ export interface CurvePoint {
 export interface CurveOptions {
   /** Title over both panels (default `Training curves`). */
   title?: string;
-  /** Width of the SVG in user units/pixels (default 1000). */
+  /**
+   * Width of the drawing in SVG user units (default 1000). The image itself
+   * is as wide as its container; this and `height` set its aspect ratio and
+   * how large text is relative to the plots.
+   */
   width?: number;
-  /** Height of the SVG in user units/pixels (default 420). */
+  /** Height of the drawing in SVG user units (default 460). */
   height?: number;
 }
 
@@ -44,13 +51,20 @@ const COLORS = {
 };
 const FONT = 'system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif';
 /** Space left of a plot area for tick labels and the axis title. */
-const PLOT_LEFT = 64;
-const LEGEND_FONT = 12;
-const LEGEND_ROW = 18;
+const PLOT_LEFT = 70;
+/** Font sizes in user units; at the default 1000-unit width a 900-pixel window shows them at 90 %. */
+const TICK_FONT = 12;
+const LABEL_FONT = 13;
+const LEGEND_FONT = 13;
+const LEGEND_ROW = 19;
 /** A value axis is logarithmic when its positive values span at least this factor. */
 const LOG_SCALE_RATIO = 4;
 /** Line series show a dot at each point when they have at most this many points. */
 const MAX_DOTTED_POINTS = 40;
+/** The error axis is cut off at this multiple of the best (lowest) error. */
+const ERROR_CUTOFF_FACTOR = 2;
+/** Space between the plot frame and the first/last epoch, so end points clear the axes. */
+const X_INSET = 8;
 
 /** Escapes text for XML character data and attribute values. */
 function esc(text: string): string {
@@ -92,7 +106,7 @@ function niceStep(span: number, target: number): number {
   return (norm < 1.5 ? 1 : norm < 3 ? 2 : norm < 7 ? 5 : 10) * mag;
 }
 
-function linearAxis(min: number, max: number, opts: { integer?: boolean; includeZero?: boolean }): Axis {
+function linearAxis(min: number, max: number, opts: { includeZero?: boolean }): Axis {
   let lo = opts.includeZero ? Math.min(0, min) : min;
   let hi = opts.includeZero ? Math.max(0, max) : max;
   if (hi === lo) {
@@ -104,24 +118,40 @@ function linearAxis(min: number, max: number, opts: { integer?: boolean; include
       hi += pad;
     }
   }
-  let step = niceStep(hi - lo, 5);
-  if (opts.integer) step = Math.max(1, Math.round(step));
+  const step = niceStep(hi - lo, 5);
   lo = clean(Math.floor(lo / step + 1e-9) * step);
   hi = clean(Math.ceil(hi / step - 1e-9) * step);
   const ticks: number[] = [];
   for (let i = 0; lo + i * step <= hi + step * 1e-9; i++) ticks.push(clean(lo + i * step));
+  return { lo, hi, log: false, ticks, minor: [], format: stepFormat(step) };
+}
+
+/** Formats tick values with as many decimals as `step` needs (no "-0"). */
+function stepFormat(step: number): (v: number) => string {
   const decimals = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
-  return {
-    lo,
-    hi,
-    log: false,
-    ticks,
-    minor: [],
-    format: (v) => {
-      const s = v.toFixed(Math.min(decimals, 20));
-      return /^-0(\.0*)?$/.test(s) ? s.slice(1) : s;
-    },
+  return (v) => {
+    const s = v.toFixed(Math.min(decimals, 20));
+    return /^-0(\.0*)?$/.test(s) ? s.slice(1) : s;
   };
+}
+
+/**
+ * The epoch axis: exactly the epochs with data (a lone epoch gets half an
+ * epoch either side), ticks at round epochs, plus the first and the last epoch
+ * when no round tick is near them so the reader sees where the run starts and
+ * stops.
+ */
+function epochAxis(first: number, last: number, integer: boolean): Axis {
+  const [lo, hi] = last > first ? [first, last] : [first - 0.5, first + 0.5];
+  let step = niceStep(hi - lo, 5);
+  if (integer) step = Math.max(1, Math.round(step));
+  const ticks: number[] = [];
+  for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k++) ticks.push(clean(k * step));
+  if (integer && last > first) {
+    if (ticks.length === 0 || ticks[0] - first > step / 2) ticks.unshift(first);
+    if (last - ticks[ticks.length - 1] > step / 2) ticks.push(last);
+  }
+  return { lo, hi, log: false, ticks, minor: [], format: stepFormat(step) };
 }
 
 /** Candidates of the 1-2-5 sequence: m x 10^k. */
@@ -181,6 +211,36 @@ function valueAxis(values: number[]): Axis {
   return linearAxis(min, max, { includeZero: true });
 }
 
+/**
+ * The error-rate axis: linear, from a little below the best error up to
+ * {@link ERROR_CUTOFF_FACTOR} times it, or to the highest error of the run's
+ * second half if that is higher (the end of training is always shown whole),
+ * or to the highest error if nothing needs cutting. A baseline close to 0
+ * becomes 0.
+ */
+function errorAxis(points: Array<[number, number]>, xAxis: Axis): Axis {
+  const [min, max] = extent(points.map((p) => p[1]));
+  const middle = (xAxis.lo + xAxis.hi) / 2;
+  const [, tailMax] = extent(points.filter((p) => p[0] >= middle).map((p) => p[1]));
+  const cutoff = Math.max(ERROR_CUTOFF_FACTOR * min, tailMax);
+  const top = cutoff > 0 ? Math.min(max, cutoff) : max;
+  let bottom = min - 0.1 * (top - min);
+  if (bottom < 0.25 * top) bottom = 0;
+  return linearAxis(bottom, top, {});
+}
+
+/** "1-9, 12, 15-17": sorted epochs as ranges of consecutive ones, at most `max` ranges. */
+function epochRanges(epochs: number[], max: number): string {
+  const ranges: Array<[number, number]> = [];
+  for (const e of epochs) {
+    const r = ranges[ranges.length - 1];
+    if (r && (e === r[1] || e === r[1] + 1)) r[1] = e;
+    else ranges.push([e, e]);
+  }
+  const parts = ranges.slice(0, max).map(([a, b]) => (a === b ? `${a}` : `${a}\u2013${b}`));
+  return ranges.length > max ? `${parts.join(', ')}, \u2026` : parts.join(', ');
+}
+
 interface Rect {
   x: number;
   y: number;
@@ -205,7 +265,8 @@ interface Series {
   /** Legend labels, longest first; the first that fits the panel is used. */
   labels: string[];
   points: Array<[number, number]>;
-  style: 'line' | 'markers';
+  /** `step`: each value holds until the next one, the last until the last epoch. */
+  style: 'line' | 'step';
 }
 
 interface PanelSpec {
@@ -213,34 +274,75 @@ interface PanelSpec {
   yTitle: string;
   empty: string;
   series: Series[];
+  /** Chooses the value axis from all the panel's points. */
+  axis(points: Array<[number, number]>, xAxis: Axis): Axis;
+  /** The unit after values in the cut-off note. */
+  unit: string;
 }
 
 function fmtValue(v: number): string {
   return Math.abs(v) >= 1000 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(2) : String(Number(v.toPrecision(3)));
 }
 
+/** A legend entry: a series with its swatch, or (no series) the cut-off note on a row of its own. */
+interface LegendEntry {
+  series?: Series;
+  /** Longest first; the first that fits the panel is used. */
+  labels: string[];
+}
+
 interface LegendItem {
-  series: Series;
+  entry: LegendEntry;
   label: string;
   x: number;
   row: number;
 }
 
-/** Places legend entries left to right, wrapping into rows that fit the panel. */
-function layoutLegend(series: Series[], box: Rect): LegendItem[] {
+/** A panel with its data and value axis worked out, ready to lay out and draw. */
+interface Panel {
+  spec: PanelSpec;
+  present: Series[];
+  /** Absent when no series has data. */
+  yAxis?: Axis;
+  /** Points above the value axis: not drawn (clipped), named in the legend's note. */
+  above: Array<[number, number]>;
+  legend: LegendEntry[];
+}
+
+function preparePanel(spec: PanelSpec, xAxis: Axis): Panel {
+  const present = spec.series.filter((s) => s.points.length > 0);
+  const legend: LegendEntry[] = present.map((s) => ({ series: s, labels: s.labels }));
+  if (present.length === 0) return { spec, present, above: [], legend };
+  const yAxis = spec.axis(present.flatMap((s) => s.points), xAxis);
+  const above = present.flatMap((s) => s.points).filter((p) => p[1] > yAxis.hi * (1 + 1e-9));
+  if (above.length > 0) {
+    const epochs = [...new Set(above.map((p) => p[0]))].sort((a, b) => a - b);
+    const [, highest] = extent(above.map((p) => p[1]));
+    const limit = `${yAxis.format(yAxis.hi)}${spec.unit}`;
+    const which = `epoch${epochs.length > 1 ? 's' : ''} ${epochRanges(epochs, 3)}`;
+    legend.push({
+      labels: [`\u2191 Cut off above ${limit}: ${which} (up to ${fmtValue(highest)}${spec.unit})`, `\u2191 Cut off above ${limit}: ${which}`],
+    });
+  }
+  return { spec, present, yAxis, above, legend };
+}
+
+/** Places legend entries left to right, wrapping into rows that fit the panel; a note starts a row. */
+function layoutLegend(entries: LegendEntry[], box: Rect): LegendItem[] {
   const left = box.x + PLOT_LEFT;
   const right = box.x + box.w - 8;
   const items: LegendItem[] = [];
   let x = left;
   let row = 0;
-  for (const s of series) {
-    const label = s.labels.find((l) => 26 + textWidth(l, LEGEND_FONT) <= right - left) ?? s.labels[s.labels.length - 1];
-    const w = 26 + textWidth(label, LEGEND_FONT) + 18;
-    if (x > left && x + w > right) {
+  for (const entry of entries) {
+    const swatch = entry.series ? 26 : 0;
+    const label = entry.labels.find((l) => swatch + textWidth(l, LEGEND_FONT) <= right - left) ?? entry.labels[entry.labels.length - 1];
+    const w = swatch + textWidth(label, LEGEND_FONT) + 18;
+    if (x > left && (x + w > right || !entry.series)) {
       x = left;
       row += 1;
     }
-    items.push({ series: s, label, x, row });
+    items.push({ entry, label, x, row });
     x += w;
   }
   return items;
@@ -250,12 +352,25 @@ function legendRows(items: LegendItem[]): number {
   return items.length === 0 ? 0 : items[items.length - 1].row + 1;
 }
 
+/** The points a series is drawn through: a step series holds each value until the next. */
+function drawnPoints(s: Series, lastEpoch: number): Array<[number, number]> {
+  if (s.style === 'line') return s.points;
+  const out: Array<[number, number]> = [];
+  s.points.forEach(([x, y], i) => {
+    if (i > 0) out.push([x, s.points[i - 1][1]]);
+    out.push([x, y]);
+  });
+  const [lastX, lastY] = s.points[s.points.length - 1];
+  if (lastX < lastEpoch) out.push([lastEpoch, lastY]);
+  return out;
+}
+
 /**
  * Draws one panel into `box`. `rows` legend rows are reserved (the larger of
  * the two panels' needs) so both plot areas line up.
  */
-function renderPanel(out: string[], box: Rect, spec: PanelSpec, xAxis: Axis, rows: number): void {
-  const present = spec.series.filter((s) => s.points.length > 0);
+function renderPanel(out: string[], box: Rect, panel: Panel, xAxis: Axis, lastEpoch: number, rows: number, id: string): void {
+  const { spec, present, yAxis, above } = panel;
 
   out.push(`<g class="panel">`);
   out.push(
@@ -263,42 +378,43 @@ function renderPanel(out: string[], box: Rect, spec: PanelSpec, xAxis: Axis, row
   );
 
   const legend: string[] = [];
-  for (const { series: s, label, x: lx, row } of layoutLegend(present, box)) {
-    const ly = box.y + 36 + row * LEGEND_ROW;
-    const color = COLORS[s.key];
-    if (s.style === 'line') {
-      legend.push(
-        `<line x1="${num(lx)}" y1="${num(ly - 4)}" x2="${num(lx + 20)}" y2="${num(ly - 4)}" stroke="${color}" stroke-width="2.5" stroke-linecap="round"/>`,
-      );
-    } else {
-      legend.push(`<circle cx="${num(lx + 10)}" cy="${num(ly - 4)}" r="4.5" fill="${color}" stroke="#ffffff" stroke-width="1.5"/>`);
+  for (const { entry, label, x: lx, row } of layoutLegend(panel.legend, box)) {
+    const ly = box.y + 38 + row * LEGEND_ROW;
+    const s = entry.series;
+    if (!s) {
+      legend.push(`<text class="cut-off" x="${num(lx)}" y="${num(ly)}" font-size="${LEGEND_FONT}" fill="${COLORS.muted}">${esc(label)}</text>`);
+      continue;
     }
+    const color = COLORS[s.key];
+    const d = s.style === 'line' ? `M${num(lx)} ${num(ly - 4)}H${num(lx + 20)}` : `M${num(lx)} ${num(ly - 8)}H${num(lx + 10)}V${num(ly)}H${num(lx + 20)}`;
+    legend.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2.5" stroke-linecap="round" stroke-linejoin="round"/>`);
     legend.push(
       `<text x="${num(lx + 26)}" y="${num(ly)}" font-size="${LEGEND_FONT}" fill="${COLORS.text}">${esc(label)}</text>`,
     );
   }
   out.push(`<g class="legend">`, ...legend, `</g>`);
 
-  const plot: Rect = { x: box.x + PLOT_LEFT, y: box.y + 36 + Math.max(rows, 1) * LEGEND_ROW - 4, w: 0, h: 0 };
-  plot.w = Math.max(10, box.x + box.w - 12 - plot.x);
-  plot.h = Math.max(10, box.y + box.h - 44 - plot.y);
+  const plot: Rect = { x: box.x + PLOT_LEFT, y: box.y + 38 + Math.max(rows, 1) * LEGEND_ROW, w: 0, h: 0 };
+  plot.w = Math.max(10 + 2 * X_INSET, box.x + box.w - 12 - plot.x);
+  plot.h = Math.max(10, box.y + box.h - 46 - plot.y);
   const bottom = plot.y + plot.h;
+  const X = (v: number): number => project(xAxis, v, plot.x + X_INSET, plot.w - 2 * X_INSET);
 
   // X grid, ticks and title (shared epoch axis).
   const xs: string[] = [];
   for (const t of xAxis.ticks) {
-    const x = project(xAxis, t, plot.x, plot.w);
+    const x = X(t);
     xs.push(`<line x1="${num(x)}" y1="${num(plot.y)}" x2="${num(x)}" y2="${num(bottom)}" stroke="${COLORS.grid}"/>`);
     xs.push(`<line x1="${num(x)}" y1="${num(bottom)}" x2="${num(x)}" y2="${num(bottom + 5)}" stroke="${COLORS.axis}"/>`);
     xs.push(
-      `<text x="${num(x)}" y="${num(bottom + 18)}" font-size="11" text-anchor="middle" fill="${COLORS.muted}">${esc(xAxis.format(t))}</text>`,
+      `<text x="${num(x)}" y="${num(bottom + 19)}" font-size="${TICK_FONT}" text-anchor="middle" fill="${COLORS.muted}">${esc(xAxis.format(t))}</text>`,
     );
   }
   xs.push(
-    `<text x="${num(plot.x + plot.w / 2)}" y="${num(bottom + 36)}" font-size="12" text-anchor="middle" fill="${COLORS.text}">Epoch</text>`,
+    `<text x="${num(plot.x + plot.w / 2)}" y="${num(bottom + 39)}" font-size="${LABEL_FONT}" text-anchor="middle" fill="${COLORS.text}">Epoch</text>`,
   );
 
-  if (present.length === 0) {
+  if (!yAxis) {
     out.push(`<g class="x-axis">`, ...xs, `</g>`);
     out.push(
       `<rect x="${num(plot.x)}" y="${num(plot.y)}" width="${num(plot.w)}" height="${num(plot.h)}" fill="none" stroke="${COLORS.axis}"/>`,
@@ -310,9 +426,7 @@ function renderPanel(out: string[], box: Rect, spec: PanelSpec, xAxis: Axis, row
     return;
   }
 
-  const yAxis = valueAxis(present.flatMap((s) => s.points.map((p) => p[1])));
   const Y = (v: number): number => project(yAxis, v, bottom, -plot.h);
-  const X = (v: number): number => project(xAxis, v, plot.x, plot.w);
 
   const minor: string[] = [];
   for (const m of yAxis.minor) {
@@ -324,41 +438,43 @@ function renderPanel(out: string[], box: Rect, spec: PanelSpec, xAxis: Axis, row
     ys.push(`<line x1="${num(plot.x)}" y1="${num(y)}" x2="${num(plot.x + plot.w)}" y2="${num(y)}" stroke="${COLORS.grid}"/>`);
     ys.push(`<line x1="${num(plot.x - 5)}" y1="${num(y)}" x2="${num(plot.x)}" y2="${num(y)}" stroke="${COLORS.axis}"/>`);
     ys.push(
-      `<text x="${num(plot.x - 8)}" y="${num(y + 4)}" font-size="11" text-anchor="end" fill="${COLORS.muted}">${esc(yAxis.format(t))}</text>`,
+      `<text x="${num(plot.x - 8)}" y="${num(y + 4)}" font-size="${TICK_FONT}" text-anchor="end" fill="${COLORS.muted}">${esc(yAxis.format(t))}</text>`,
     );
   }
   const yTitle = yAxis.log ? `${spec.yTitle} (log scale)` : spec.yTitle;
   const cx = box.x + 14;
   const cy = plot.y + plot.h / 2;
   ys.push(
-    `<text x="${num(cx)}" y="${num(cy)}" font-size="12" text-anchor="middle" fill="${COLORS.text}" transform="rotate(-90 ${num(cx)} ${num(cy)})">${esc(yTitle)}</text>`,
+    `<text x="${num(cx)}" y="${num(cy)}" font-size="${LABEL_FONT}" text-anchor="middle" fill="${COLORS.text}" transform="rotate(-90 ${num(cx)} ${num(cy)})">${esc(yTitle)}</text>`,
   );
 
   out.push(`<g class="minor-grid">`, ...minor, `</g>`);
   out.push(`<g class="x-axis">`, ...xs, `</g>`);
   out.push(`<g class="y-axis">`, ...ys, `</g>`);
   out.push(
-    `<path d="M${num(plot.x)} ${num(plot.y)}V${num(bottom)}H${num(plot.x + plot.w)}" fill="none" stroke="${COLORS.axis}"/>`,
+    `<path class="frame" d="M${num(plot.x)} ${num(plot.y)}V${num(bottom)}H${num(plot.x + plot.w)}" fill="none" stroke="${COLORS.axis}"/>`,
   );
+
+  // Values above the axis (the error axis cuts off the first epochs) are
+  // clipped at the top of the plot area; the legend's note names them.
+  let clip = '';
+  if (above.length > 0) {
+    clip = ` clip-path="url(#${id})"`;
+    out.push(
+      `<clipPath id="${id}"><rect x="${num(plot.x)}" y="${num(plot.y)}" width="${num(plot.w)}" height="${num(plot.h + 6)}"/></clipPath>`,
+    );
+  }
 
   for (const s of present) {
     const color = COLORS[s.key];
-    const pts = s.points.map(([x, y]) => [num(X(x)), num(Y(y))]);
-    out.push(`<g class="series">`);
-    if (s.style === 'line') {
-      out.push(
-        `<polyline data-series="${s.key}" points="${pts.map((p) => p.join(',')).join(' ')}" fill="none" stroke="${color}" stroke-width="2" stroke-linejoin="round" stroke-linecap="round"/>`,
-      );
-      if (s.points.length <= MAX_DOTTED_POINTS) {
-        const r = s.points.length === 1 ? 4 : 2.5;
-        for (const [px, py] of pts) out.push(`<circle cx="${px}" cy="${py}" r="${r}" fill="${color}"/>`);
-      }
-    } else {
-      for (const [px, py] of pts) {
-        out.push(
-          `<circle data-series="${s.key}" cx="${px}" cy="${py}" r="4.5" fill="${color}" stroke="#ffffff" stroke-width="1.5"/>`,
-        );
-      }
+    const pts = drawnPoints(s, lastEpoch).map(([x, y]) => [num(X(x)), num(Y(y))]);
+    out.push(`<g class="series"${clip}>`);
+    out.push(
+      `<polyline data-series="${s.key}" points="${pts.map((p) => p.join(',')).join(' ')}" fill="none" stroke="${color}" stroke-width="2" stroke-linejoin="round" stroke-linecap="round"/>`,
+    );
+    if (s.points.length <= MAX_DOTTED_POINTS) {
+      const r = s.points.length === 1 ? 4 : 2.5;
+      for (const [x, y] of s.points) out.push(`<circle cx="${num(X(x))}" cy="${num(Y(y))}" r="${r}" fill="${color}"/>`);
     }
     out.push(`</g>`);
   }
@@ -366,19 +482,24 @@ function renderPanel(out: string[], box: Rect, spec: PanelSpec, xAxis: Axis, row
 }
 
 /**
- * Renders training curves as a standalone SVG document (with `xmlns` and
- * `viewBox`), ready to write to a `.svg` file or embed in HTML.
+ * Renders training curves as a standalone SVG document (with `xmlns`, a
+ * `viewBox` and `width="100%"`, so it scales to its container), ready to write
+ * to a `.svg` file or embed in HTML.
  *
  * Left (or top, when the image is taller than wide) panel: training cost per
  * epoch as a line. Right (or bottom) panel: validation error % as a line and
- * the test error % of the best model as markers. Each series is one
- * `<polyline>` (line series) or a group of `<circle>`s (markers), tagged with
- * `data-series="trainCost" | "validationError" | "testError"`. Points with a
- * missing or non-finite value are left out of that series; a panel without
- * data says so instead of drawing axes.
+ * the test error % of the best model as a step line (it is measured only when
+ * validation improves, and holds until the next improvement and to the last
+ * epoch). Each series is one `<polyline>`, tagged with
+ * `data-series="trainCost" | "validationError" | "testError"`. The epoch axis
+ * spans the epochs with data. The error axis is cut off at twice the best
+ * error (see the file comment); lines above it are clipped, and a note names
+ * the epochs cut off and the highest value. Points with a missing or
+ * non-finite value are left out of that series; a panel without data says so
+ * instead of drawing axes.
  *
  * @param points - Per-epoch values, in any order (sorted by epoch here).
- * @param options - Title and size; defaults: `Training curves`, 1000 x 420.
+ * @param options - Title and drawing size; defaults: `Training curves`, 1000 x 460.
  * @returns The SVG document text.
  * @throws RangeError if `width` or `height` is not a positive finite number.
  */
@@ -387,7 +508,7 @@ export function renderTrainingCurves(
   options: CurveOptions = {},
 ): string {
   const width = options.width ?? 1000;
-  const height = options.height ?? 420;
+  const height = options.height ?? 460;
   if (!(Number.isFinite(width) && width > 0 && Number.isFinite(height) && height > 0)) {
     throw new RangeError(`width and height must be positive numbers, got ${width} x ${height}`);
   }
@@ -402,12 +523,9 @@ export function renderTrainingCurves(
   const valid = series('validationError');
   const test = series('testError');
 
-  const epochs = sorted.map((p) => p.epoch);
-  const [first, last] = epochs.length > 0 ? extent(epochs) : [0, 1];
-  const xAxis = linearAxis(first, Math.max(last, first + 1), {
-    integer: epochs.every(Number.isInteger),
-    includeZero: first >= 0,
-  });
+  const epochs = [...cost, ...valid, ...test].map((p) => p[0]);
+  const [first, last] = epochs.length > 0 ? extent(epochs) : [1, 1];
+  const xAxis = epochAxis(first, last, epochs.every(Number.isInteger));
 
   const costLabels = ['Training cost'];
   if (cost.length > 0) {
@@ -447,7 +565,8 @@ export function renderTrainingCurves(
 
   const out: string[] = [];
   out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${num(width)}" height="${num(height)}" viewBox="0 0 ${num(width)} ${num(height)}" font-family="${FONT}">`,
+    // No fixed pixel size: as wide as the container, as high as the viewBox's aspect ratio says.
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${num(width)} ${num(height)}" width="100%" font-family="${FONT}">`,
   );
   out.push(`<title>${esc(title || 'Training curves')}</title>`);
   out.push(`<rect x="0" y="0" width="${num(width)}" height="${num(height)}" fill="#ffffff"/>`);
@@ -461,22 +580,25 @@ export function renderTrainingCurves(
       title: 'Training cost',
       yTitle: 'Cost',
       empty: 'No training cost recorded',
+      unit: '',
+      axis: (pts) => valueAxis(pts.map((p) => p[1])),
       series: [{ key: 'trainCost', labels: costLabels, points: cost, style: 'line' }],
     },
     {
       title: 'Error rate',
       yTitle: 'Error (%)',
       empty: 'No error rates recorded',
+      unit: ' %',
+      axis: errorAxis,
       series: [
         { key: 'validationError', labels: validLabels, points: valid, style: 'line' },
-        { key: 'testError', labels: testLabels, points: test, style: 'markers' },
+        { key: 'testError', labels: testLabels, points: test, style: 'step' },
       ],
     },
   ];
-  const rows = Math.max(
-    ...specs.map((spec, i) => legendRows(layoutLegend(spec.series.filter((s) => s.points.length > 0), boxes[i]))),
-  );
-  specs.forEach((spec, i) => renderPanel(out, boxes[i], spec, xAxis, rows));
+  const panels = specs.map((spec) => preparePanel(spec, xAxis));
+  const rows = Math.max(...panels.map((panel, i) => legendRows(layoutLegend(panel.legend, boxes[i]))));
+  panels.forEach((panel, i) => renderPanel(out, boxes[i], panel, xAxis, last, rows, `lenet-curves-clip-${i}`));
   out.push('</svg>');
   return `<?xml version="1.0" encoding="UTF-8"?>\n${out.join('\n')}\n`;
 }

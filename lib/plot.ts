@@ -226,7 +226,7 @@ function errorAxis(points: Array<[number, number]>, xAxis: Axis): Axis {
   const top = cutoff > 0 ? Math.min(max, cutoff) : max;
   let bottom = min - 0.1 * (top - min);
   if (bottom < 0.25 * top) bottom = 0;
-  return linearAxis(bottom, top, {});
+  return linearAxis(bottom, top, { includeZero: bottom === 0 });
 }
 
 /** "1-9, 12, 15-17": sorted epochs as ranges of consecutive ones, at most `max` ranges. */

@@ -364,6 +364,13 @@ describe('renderTrainingCurves', () => {
     expect(cutOffNotes(svg)).toEqual(['\u2191 Cut off above 0.8 %: epochs 1\u20132 (up to 2 %)']);
   });
 
+  test('error rates of 0 % get a 0-1 % axis', () => {
+    const svg = parseXml(renderTrainingCurves([{ epoch: 1, validationError: 0, testError: 0 }, { epoch: 2, validationError: 0 }]));
+    expect(yTicks(svg)[0]).toEqual(['0.0', '0.2', '0.4', '0.6', '0.8', '1.0']);
+    expect(cutOffNotes(svg)).toEqual([]);
+    expectInsideViewBox(svg);
+  });
+
   test('a single point', () => {
     const text = renderTrainingCurves([{ epoch: 1, trainCost: 0.7, validationError: 9.1, testError: 9.3 }]);
     const svg = parseXml(text);

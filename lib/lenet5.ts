@@ -175,9 +175,10 @@ export class LeNet5 implements TrainableModel, Classifier {
   }
 
   /**
-   * A `Predictor` on this model: concurrent `predict` calls made through it within `maxDelayMs`
-   * (default 2) run as one forward pass of up to `maxBatch` (default 256) images, and each call
-   * gets its own rows. For services answering many small requests at once.
+   * A `Predictor` on this model, for services answering many small requests at once: concurrent
+   * `predict` calls made through it run as one forward pass of up to `maxBatch` (default 256)
+   * images, each call getting its own rows; a call waits for others at most `maxDelayMs`
+   * (default 2), and only while a pass is running.
    */
   predictor(options: PredictorOptions = {}): Predictor {
     return new Predictor(this, options);

@@ -15,8 +15,9 @@ export interface PredictorOptions {
    */
   maxBatch?: number;
   /**
-   * How long the first call of a batch waits for others, in milliseconds (default 2). 0 gathers
-   * only the calls made before the event loop's next turn.
+   * The longest a call waits for others while the model is busy, in milliseconds (default 2;
+   * 0: no longer than the event loop's next turn). A call made while nothing of this predictor's
+   * is running waits only for the calls of the same turn of the event loop.
    */
   maxDelayMs?: number;
 }
@@ -67,10 +68,13 @@ function optionError(value: unknown, what: string): Error {
 }
 
 /**
- * Batches concurrent predictions on one model (made by `model.predictor(options)`). Calls that
- * arrive within `maxDelayMs` of a batch's first call, up to `maxBatch` images in all, run as one
- * forward pass; each call resolves with its own labels and probabilities, as `model.predict`
- * would give them for its images alone. A call with invalid images rejects at once, with
+ * Batches concurrent predictions on one model (made by `model.predictor(options)`). Waiting calls
+ * run as one forward pass of up to `maxBatch` images; each call resolves with its own labels and
+ * probabilities, as `model.predict` would give them for its images alone. A call made while the
+ * predictor has nothing running waits only for the rest of the event loop's turn (a lone request
+ * pays no delay); calls made while a pass is running wait for it to finish, at most `maxDelayMs`
+ * (they would queue behind it on the backend anyway, so gathering them costs no latency), or
+ * until `maxBatch` images are waiting. A call with invalid images rejects at once, with
  * `model.predict`'s message, and never joins a batch. Host images (Float32Array, Uint8Array) are
  * gathered; a Tensor, already on the device, runs alone.
  */
@@ -128,9 +132,7 @@ export class Predictor {
       this.queue.push({ images, count, resolve, reject });
       this.queuedImages += count;
       if (this.queuedImages === this.maxBatch) this.flush();
-      else if (this.timer === null) {
-        this.timer = this.maxDelayMs === 0 ? setImmediate(() => this.flush()) : setTimeout(() => this.flush(), this.maxDelayMs);
-      }
+      else this.arm();
     });
   }
 
@@ -161,13 +163,25 @@ export class Predictor {
     void this.close();
   }
 
+  // Schedules the flush of the waiting calls, unless one is scheduled: at the end of this turn of
+  // the event loop when nothing runs, else after maxDelayMs (or when the running passes end).
+  private arm(): void {
+    if (this.timer !== null) return;
+    const flush = () => this.flush();
+    const idle = this.running.size === 0;
+    this.timer = idle || this.maxDelayMs === 0 ? setImmediate(flush) : setTimeout(flush, this.maxDelayMs);
+  }
+
+  private disarm(): void {
+    if (this.timer === null) return;
+    clearTimeout(this.timer as NodeJS.Timeout);
+    clearImmediate(this.timer as NodeJS.Immediate);
+    this.timer = null;
+  }
+
   // Runs the waiting calls as one forward pass and splits the result by caller.
   private flush(): void {
-    if (this.timer !== null) {
-      clearTimeout(this.timer as NodeJS.Timeout);
-      clearImmediate(this.timer as NodeJS.Immediate);
-      this.timer = null;
-    }
+    this.disarm();
     const batch = this.queue;
     const total = this.queuedImages;
     if (batch.length === 0) return;
@@ -205,11 +219,18 @@ export class Predictor {
     this.track(run);
   }
 
-  // Keeps `p` in `running` until it settles, for close().
+  // Keeps `p` in `running` until it settles (for close(), and to know when the model is free);
+  // when the last running pass ends, the waiting calls stop waiting for maxDelayMs.
   private track<T>(p: Promise<T>): Promise<T> {
     this.running.add(p);
-    const forget = () => this.running.delete(p);
-    p.then(forget, forget);
+    const done = () => {
+      this.running.delete(p);
+      if (this.running.size === 0 && this.queue.length > 0) {
+        this.disarm();
+        this.arm();
+      }
+    };
+    p.then(done, done);
     return p;
   }
 }

@@ -134,26 +134,40 @@ describe('Predictor on the CPU', () => {
     await predictor.close();
   });
 
-  test('a full batch runs at once, without waiting for maxDelayMs', async () => {
-    // With a one-minute delay, only reaching maxBatch can start these (the test would time out).
-    const predictor = model.predictor({ maxBatch: 4, maxDelayMs: PREDICTOR_MAX_DELAY_MS });
-    const got = await Promise.all([predictor.predict(bytes(0, 2)), predictor.predict(bytes(2)), predictor.predict(bytes(3))]);
-    expect(plain(got[0])).toEqual(plain(await model.predict(bytes(0, 2))));
-    expect(predictor.stats).toEqual({ calls: 3, images: 4, runs: 1, largestBatch: 4 });
-    // a call that would overflow the waiting batch starts that batch and opens the next
-    const next = [predictor.predict(bytes(4, 3)), predictor.predict(bytes(7, 3))];
-    await next[0];
-    expect(predictor.stats.runs).toBe(2);
-    await predictor.close(); // runs the waiting 3 images now
-    expect(plain(await next[1])).toEqual(plain(await model.predict(bytes(7, 3))));
-    expect(predictor.stats).toEqual({ calls: 5, images: 10, runs: 3, largestBatch: 4 });
-  });
-
-  test('maxDelayMs 0 gathers the calls made in one turn of the event loop', async () => {
-    const predictor = model.predictor({ maxDelayMs: 0 });
+  test('calls made in one turn of the event loop, with nothing running, share one pass at the end of that turn', async () => {
+    const predictor = model.predictor({ maxDelayMs: PREDICTOR_MAX_DELAY_MS }); // the delay plays no part here
     const got = await Promise.all(Array.from({ length: 10 }, (_, i) => predictor.predict(bytes(i))));
     expect(predictor.stats).toEqual({ calls: 10, images: 10, runs: 1, largestBatch: 10 });
     expect(plain(got[9])).toEqual(plain(await model.predict(bytes(9))));
+    await predictor.close();
+  });
+
+  test('while a pass runs, calls wait for it to end (not for maxDelayMs), and a full batch starts at once', async () => {
+    // With a one-minute delay, only the end of the running passes can start `waiting` (else the test times out).
+    const predictor = model.predictor({ maxBatch: 4, maxDelayMs: PREDICTOR_MAX_DELAY_MS });
+    const big = predictor.predict(bytes(0, 5)); // over maxBatch: runs alone, now
+    expect(predictor.stats.runs).toBe(1);
+    const full = [10, 11, 12, 13].map((i) => predictor.predict(bytes(i)));
+    expect(predictor.stats.runs).toBe(2); // maxBatch reached: started in the call that filled it
+    const waiting = [predictor.predict(bytes(20)), predictor.predict(bytes(21, 2))];
+    expect(predictor.stats.runs).toBe(2);
+    const got = await Promise.all([big, ...full, ...waiting]);
+    expect(predictor.stats).toEqual({ calls: 7, images: 12, runs: 3, largestBatch: 4 });
+    const inputs = [bytes(0, 5), ...[10, 11, 12, 13].map((i) => bytes(i)), bytes(20), bytes(21, 2)];
+    for (const [i, x] of inputs.entries()) expect(plain(got[i])).toEqual(plain(await model.predict(x)));
+    await predictor.close();
+  });
+
+  test('maxDelayMs bounds the wait behind a running pass: the waiting call starts before that pass ends', async () => {
+    const predictor = model.predictor({ maxDelayMs: 1 });
+    // 3000 images take about 0.15 s here, over a hundred times the 1 ms delay.
+    const long = predictor.predict(bytes(0, 3000));
+    const small = predictor.predict(bytes(1));
+    let runsWhenLongEnded = 0;
+    await Promise.all([long.then(() => (runsWhenLongEnded = predictor.stats.runs)), small]);
+    // Had `small` waited for the end of `long`, it would start after this (at the end of that turn).
+    expect(runsWhenLongEnded).toBe(2);
+    expect(plain(await small)).toEqual(plain(await model.predict(bytes(1))));
     await predictor.close();
   });
 
@@ -173,7 +187,7 @@ describe('Predictor on the CPU', () => {
     expect(predictor.close()).toBe(closed);
     predictor.dispose();
     await closed;
-    const got = await Promise.all(waiting); // settled by close(), not by the one-minute timer
+    const got = await Promise.all(waiting); // started by close() at once
     expect(plain(got[1])).toEqual(plain(await model.predict(bytes(1))));
     expectError(
       await rejection(predictor.predict(bytes(2))),

@@ -41,24 +41,24 @@ export const PREDICTOR_MAX_DELAY_MS = 60_000;
 
 /** A call waiting in the current batch. */
 interface Pending {
-  images: Float32Array | Uint8Array;
+  /** A copy of the call's pixels, as floats. */
+  images: Float32Array;
   count: number;
   resolve(p: Prediction): void;
   reject(e: unknown): void;
 }
 
 // The factor model.predict applies to byte pixels (through backend.tensor(..., 1/255)); the
-// native upload multiplies in float32, and so does toFloatPixels, so that a byte image gives the
+// native upload multiplies in float32, and so does floatPixels, so that a byte image gives the
 // same floats whether it runs alone or gathered with float images.
 const BYTE_SCALE = Math.fround(1 / 255);
 
-/** Writes `images` into `out` at `offset` as the backend's upload would scale them. */
-function toFloatPixels(images: Float32Array | Uint8Array, out: Float32Array, offset: number): void {
-  if (!isUint8Array(images)) {
-    out.set(images, offset);
-    return;
-  }
-  for (let i = 0; i < images.length; i++) out[offset + i] = images[i] * BYTE_SCALE;
+/** A copy of `images` as floats, scaled as the backend's upload would scale them. */
+function floatPixels(images: Float32Array | Uint8Array): Float32Array {
+  if (!isUint8Array(images)) return images.slice();
+  const out = new Float32Array(images.length);
+  for (let i = 0; i < images.length; i++) out[i] = images[i] * BYTE_SCALE;
+  return out;
 }
 
 /** A bad option value: a TypeError when it is not a number at all, else a RangeError; `what` says what was expected. */
@@ -129,7 +129,9 @@ export class Predictor {
     }
     if (this.queuedImages + count > this.maxBatch) this.flush();
     return new Promise<Prediction>((resolve, reject) => {
-      this.queue.push({ images, count, resolve, reject });
+      // Copied now: model.predict reads its input during the call, and so does this (a caller may
+      // reuse its buffer as soon as predict() returns).
+      this.queue.push({ images: floatPixels(images), count, resolve, reject });
       this.queuedImages += count;
       if (this.queuedImages === this.maxBatch) this.flush();
       else this.arm();
@@ -191,13 +193,12 @@ export class Predictor {
     this.counters.largestBatch = Math.max(this.counters.largestBatch, total);
     const { imageSize, classes } = this.model.config;
     const pixels = imageSize * imageSize;
-    let images: Float32Array | Uint8Array;
-    if (batch.length === 1) images = batch[0].images;
-    else {
+    let images = batch[0].images;
+    if (batch.length > 1) {
       images = new Float32Array(total * pixels);
       let offset = 0;
       for (const p of batch) {
-        toFloatPixels(p.images, images, offset);
+        images.set(p.images, offset);
         offset += p.images.length;
       }
     }

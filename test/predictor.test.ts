@@ -171,6 +171,19 @@ describe('Predictor on the CPU', () => {
     await predictor.close();
   });
 
+  test('the images are read during the call: a caller may overwrite its buffer as soon as predict() returns', async () => {
+    const predictor = model.predictor();
+    const buffer = bytes(40).slice();
+    const first = predictor.predict(buffer);
+    buffer.set(bytes(41));
+    const second = predictor.predict(buffer);
+    const [a, b] = await Promise.all([first, second]);
+    expect(plain(a)).toEqual(plain(await model.predict(bytes(40))));
+    expect(plain(b)).toEqual(plain(await model.predict(bytes(41))));
+    expect(predictor.stats.runs).toBe(1);
+    await predictor.close();
+  });
+
   test('maxBatch 1: every image is its own forward pass', async () => {
     const predictor = model.predictor({ maxBatch: 1 });
     await Promise.all([predictor.predict(bytes(0)), predictor.predict(bytes(1)), predictor.predict(bytes(2))]);

@@ -2,7 +2,7 @@
 /**
  * `npm run bench`: the CPU benchmark, ours and PyTorch's side by side on this machine.
  *
- *   node bench/cpu.js [--epochs 5] [--threads N] [--no-torch] [--no-tfjs] [--out bench/results/cpu.md]
+ *   node bench/cpu.js [--epochs 5] [--threads N] [--no-torch] [--no-tfjs] [--no-http] [--out bench/results/cpu.md]
  *
  * 0. GEMM GFLOP/s on each LeNet5 GEMM shape and on 1024^3, one thread: the built-in GEMM (every
  *    micro-kernel this CPU runs) against OpenBLAS (when the build has it); bench/gemm.js.
@@ -17,6 +17,9 @@
  *    the same model, initial weights, data and hyperparameters; ratio ours / theirs.
  * 4. Inference throughput on the 10000 test images at batch 500 and batch 1: ours, PyTorch's,
  *    TensorFlow.js's WASM backend (bench/tfjs_infer.js).
+ * 5. The HTTP service (examples/http-service.js) with and without batching: requests/s and
+ *    p50/p99 latency for 1, 8 and 64 concurrent clients of one image each (bench/http.js, which
+ *    also runs alone; --no-http skips it).
  * The table goes to stdout and to bench/results/cpu.md.
  */
 'use strict';
@@ -39,6 +42,7 @@ const { values: opt } = parseArgs({
     threads: { type: 'string' },
     'no-torch': { type: 'boolean' },
     'no-tfjs': { type: 'boolean' },
+    'no-http': { type: 'boolean' },
     out: { type: 'string', default: path.join(ROOT, 'bench', 'results', 'cpu.md') },
   },
 });
@@ -284,6 +288,11 @@ function epochFigures(rows) {
   if (tj.infer) say(`| TensorFlow.js WASM | ${fmt(tj.infer.batch500_img_s, 0)} | ${fmt(tj.infer.batch1_img_s, 0)} |`);
   say();
   say(`Batch 1: ours times 2000 single-image predict() calls (each a promise), PyTorch the first 2000 images, TensorFlow.js the first 1000.`);
+  if (!opt['no-http']) {
+    log('HTTP service, with and without batching');
+    say();
+    say((await require('./http').httpBench()).markdown.trimEnd());
+  }
   const text = lines.join('\n') + '\n';
   process.stdout.write(text);
   fs.mkdirSync(path.dirname(opt.out), { recursive: true });

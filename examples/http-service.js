@@ -8,7 +8,9 @@
  *   GET  /health    -> 200 { "ok": true, "device": "...", "model": {...} }
  *
  * Malformed requests get 400 with a message saying what is wrong; bodies over the size limit 413.
- * Prediction runs on the backend's own thread, so requests never block the event loop.
+ * Prediction runs on the backend's own thread, so requests never block the event loop. Concurrent
+ * requests share forward passes: a model.predictor() gathers those that arrive within
+ * --max-delay-ms of each other, up to --max-batch images (--max-batch 1: one pass per request).
  *
  * Memory is bounded: at most --max-concurrent requests to /predict are read, parsed and predicted
  * at once (each can hold its body, the parsed JSON and the pixels: tens of MB at --max-images),
@@ -41,6 +43,11 @@ Options:
                         (default 4)
   --max-queued N        more requests that wait their turn, 0 to 100000 (default 64); beyond
                         that the service answers 503 with Retry-After
+  --max-batch N         images of concurrent requests predicted in one forward pass, 1 to 65536
+                        (default 256; 1 turns batching off). Only requests admitted at once
+                        (--max-concurrent) can share a pass: raise it for many small requests
+  --max-delay-ms N      how long a request waits for others to share its pass, 0 to 1000 ms
+                        (default 2)
   -h, --help            show this help`;
 
 /** The service's integer limits: createService's option, the CLI flag, the allowed range, the default. */
@@ -48,6 +55,8 @@ const LIMITS = {
   maxImages: { flag: '--max-images', min: 1, max: 50000, default: 1000 },
   maxConcurrent: { flag: '--max-concurrent', min: 1, max: 1024, default: 4 },
   maxQueued: { flag: '--max-queued', min: 0, max: 100000, default: 64 },
+  maxBatch: { flag: '--max-batch', min: 1, max: 65536, default: 256 },
+  maxDelayMs: { flag: '--max-delay-ms', min: 0, max: 1000, default: 2 },
   // A body becomes one string, so it cannot be longer than the longest string.
   maxBodyBytes: { min: 1, max: bufferConstants.MAX_STRING_LENGTH },
 };
@@ -205,13 +214,15 @@ function checkLimit(name, value) {
 }
 
 /**
- * Creates (does not start) the HTTP server for a loaded model. The server gets one method more,
- * `idle()`: a promise that resolves when no request is being read, parsed or predicted.
+ * Creates (does not start) the HTTP server for a loaded model. The server gets two properties
+ * more: `idle()`, a promise that resolves when no request is being read, parsed or predicted, and
+ * `predictor`, the model.predictor() that batches the requests' images (close it before disposing
+ * of the model).
  * @param {LeNet5} model
- * @param {{ maxImages?: number, maxBodyBytes?: number, maxConcurrent?: number, maxQueued?: number }} [options]
+ * @param {{ maxImages?: number, maxBodyBytes?: number, maxConcurrent?: number, maxQueued?: number, maxBatch?: number, maxDelayMs?: number }} [options]
  */
 function createService(model, options = {}) {
-  if (!model || typeof model.predict !== 'function' || !model.config) {
+  if (!model || typeof model.predictor !== 'function' || !model.config) {
     throw new TypeError('createService: model must be a loaded LeNet5 (LeNet5.load(file, { backend }))');
   }
   if (typeof options !== 'object' || options === null) throw new TypeError('createService: options must be an object');
@@ -223,6 +234,7 @@ function createService(model, options = {}) {
   // About 10 bytes per pixel value of JSON, plus slack.
   const maxBodyBytes = checkLimit('maxBodyBytes', options.maxBodyBytes ?? maxImages * PIXELS * 10 + 4096);
   const gate = new Gate(value('maxConcurrent'), value('maxQueued'));
+  const predictor = model.predictor({ maxBatch: value('maxBatch'), maxDelayMs: value('maxDelayMs') });
 
   /**
    * Answers with JSON. `unreadBody`: the request whose body is still arriving, unread: the
@@ -257,7 +269,7 @@ function createService(model, options = {}) {
       throw new HttpError(400, `body is not valid JSON: ${e.message}`);
     }
     const images = parseImages(body, maxImages);
-    const { labels, probabilities, count } = await model.predict(images);
+    const { labels, probabilities, count } = await predictor.predict(images);
     const classes = model.config.classes;
     const predictions = [];
     for (let i = 0; i < count; i++) {
@@ -271,7 +283,8 @@ function createService(model, options = {}) {
       const route = targetPath(req.url);
       if (route === '/health') {
         if (req.method !== 'GET') throw new HttpError(405, 'use GET /health');
-        send(res, 200, { ok: true, device: model.backend.describe(), model: model.config });
+        const batching = { maxBatch: predictor.maxBatch, maxDelayMs: predictor.maxDelayMs, ...predictor.stats };
+        send(res, 200, { ok: true, device: model.backend.describe(), model: model.config, batching });
         return;
       }
       if (route !== '/predict') throw new HttpError(404, `no route ${route}; use POST /predict or GET /health`);
@@ -300,6 +313,7 @@ function createService(model, options = {}) {
     }
   });
   server.idle = () => gate.idle();
+  server.predictor = predictor;
   return server;
 }
 
@@ -319,6 +333,8 @@ function parseCli(argv) {
         'max-images': { type: 'string', default: String(LIMITS.maxImages.default) },
         'max-concurrent': { type: 'string', default: String(LIMITS.maxConcurrent.default) },
         'max-queued': { type: 'string', default: String(LIMITS.maxQueued.default) },
+        'max-batch': { type: 'string', default: String(LIMITS.maxBatch.default) },
+        'max-delay-ms': { type: 'string', default: String(LIMITS.maxDelayMs.default) },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -339,7 +355,7 @@ function parseCli(argv) {
     port: integer('--port', 0, 65535),
     host: values.host,
     device: values.device,
-    service: { maxImages: limit('maxImages'), maxConcurrent: limit('maxConcurrent'), maxQueued: limit('maxQueued') },
+    service: Object.fromEntries(['maxImages', 'maxConcurrent', 'maxQueued', 'maxBatch', 'maxDelayMs'].map((name) => [name, limit(name)])),
   };
   if (!['cpu', 'cuda', 'auto'].includes(opts.device)) throw new UsageError(`--device must be cpu, cuda or auto, got '${opts.device}'`);
   if (opts.host.trim() === '') throw new UsageError('--host needs an address (like 127.0.0.1 or ::)');
@@ -359,6 +375,7 @@ async function main(argv) {
   const model = await LeNet5.load(opts.checkpoint, { backend });
   const server = createService(model, opts.service);
   const shutDown = async () => {
+    await server.predictor.close();
     model.dispose();
     await backend.sync();
     backend.dispose();

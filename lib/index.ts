@@ -18,6 +18,7 @@ export {
 } from './layers';
 export { LeNet5, type LeNet5Options, type LeNet5Config } from './lenet5';
 export { type Classifier, type ImageInput, type Prediction, type Evaluation, type InferenceOptions } from './inference';
+export { Predictor, PREDICTOR_MAX_BATCH, PREDICTOR_MAX_DELAY_MS, type PredictorOptions, type PredictorStats } from './predictor';
 export { type Checkpoint } from './checkpoint';
 export { SGD, type Optimizer, type SGDOptimizerOptions } from './optimizer';
 export {

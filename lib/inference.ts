@@ -113,6 +113,38 @@ export async function evaluate(
   }
 }
 
+/** Throws (naming `op`) when the model was disposed or its backend closed. */
+export function assertUsable(model: Classifier, op: string): void {
+  if (model.disposed) throw new Error(`${op}: the model was disposed`);
+  model.backend.assertOpen(op);
+}
+
+/**
+ * The number of images in `images`, or an error naming `op` and the problem: the one rule for the
+ * image inputs of `predict`, `evaluate` and `Predictor#predict`.
+ */
+export function countImages(model: Classifier, op: string, images: ImageInput): number {
+  const side = model.config.imageSize;
+  const pixels = side * side;
+  if (images instanceof Tensor) {
+    model.checkImages(images);
+    if (images.backend !== model.backend) throw new Error(`${op}: images are on another backend than the model`);
+    return images.shape[0];
+  }
+  if (isFloat32Array(images) || isUint8Array(images)) {
+    if (images.length === 0 || images.length % pixels !== 0) {
+      throw new ShapeError(`${op}: images has ${images.length} values, expected a positive multiple of ${pixels} (${side}x${side} pixels per image)`);
+    }
+    if (isFloat32Array(images)) {
+      for (let i = 0; i < images.length; i++) {
+        if (!Number.isFinite(images[i])) throw new RangeError(`${op}: images[${i}] is ${images[i]}; pixels must be finite (scaled to [0, 1])`);
+      }
+    }
+    return images.length / pixels;
+  }
+  throw new TypeError(`${op}: images must be a Float32Array (pixels in [0, 1]), a Uint8Array (0..255) or a Tensor, got ${describe(images)}`);
+}
+
 /** One batch on the device; `release()` frees its views/uploads once its ops are queued. */
 interface Batch {
   start: number;
@@ -125,32 +157,13 @@ interface Batch {
 // Validates the inputs of `op` (every message names it) and yields them in batches on the device.
 // Everything is checked before the first upload, so a bad input allocates nothing.
 function batchesOf(model: Classifier, op: string, images: ImageInput, labels: ArrayLike<number> | Tensor | null, options: InferenceOptions) {
-  if (model.disposed) throw new Error(`${op}: the model was disposed`);
-  model.backend.assertOpen(op);
+  assertUsable(model, op);
   if (typeof options !== 'object' || options === null) throw new TypeError(`${op}: options must be an object, got ${describe(options)}`);
   const batchSize = options.batchSize ?? 500;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`${op}: batchSize must be a positive integer, got ${batchSize}`);
   const { backend, config } = model;
-  const side = config.imageSize;
-  const pixels = side * side;
-  let count: number;
-  if (images instanceof Tensor) {
-    model.checkImages(images);
-    if (images.backend !== backend) throw new Error(`${op}: images are on another backend than the model`);
-    count = images.shape[0];
-  } else if (isFloat32Array(images) || isUint8Array(images)) {
-    if (images.length === 0 || images.length % pixels !== 0) {
-      throw new ShapeError(`${op}: images has ${images.length} values, expected a positive multiple of ${pixels} (${side}x${side} pixels per image)`);
-    }
-    if (isFloat32Array(images)) {
-      for (let i = 0; i < images.length; i++) {
-        if (!Number.isFinite(images[i])) throw new RangeError(`${op}: images[${i}] is ${images[i]}; pixels must be finite (scaled to [0, 1])`);
-      }
-    }
-    count = images.length / pixels;
-  } else {
-    throw new TypeError(`${op}: images must be a Float32Array (pixels in [0, 1]), a Uint8Array (0..255) or a Tensor, got ${describe(images)}`);
-  }
+  const pixels = config.imageSize * config.imageSize;
+  const count = countImages(model, op, images);
   let labelTensor: Tensor | null = null;
   if (labels !== null) {
     if (labels instanceof Tensor) {

@@ -10,6 +10,7 @@
 import { Backend } from './backend';
 import { readCheckpoint, saveCheckpoint } from './checkpoint';
 import { type Classifier, type Evaluation, type ImageInput, type InferenceOptions, type Prediction, evaluate, predict } from './inference';
+import { Predictor, type PredictorOptions } from './predictor';
 import { HiddenLayer, LeNetConvPoolLayer, LogisticRegression, type Parameter, ParameterArena } from './layers';
 import { RandomState } from './rng';
 import { LENET5_FILTER, checkImageBatch, lenet5FeatureSide } from './shapes';
@@ -171,6 +172,16 @@ export class LeNet5 implements TrainableModel, Classifier {
    */
   predict(images: ImageInput, options: InferenceOptions = {}): Promise<Prediction> {
     return predict(this, images, options);
+  }
+
+  /**
+   * A `Predictor` on this model, for services answering many small requests at once: concurrent
+   * `predict` calls made through it run as one forward pass of up to `maxBatch` (default 256)
+   * images, each call getting its own rows; a call waits for others at most `maxDelayMs`
+   * (default 2), and only while a pass is running.
+   */
+  predictor(options: PredictorOptions = {}): Predictor {
+    return new Predictor(this, options);
   }
 
   /** The error rate and mean NLL on labelled images (labels: class ids, one per image). */

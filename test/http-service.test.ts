@@ -1,9 +1,10 @@
 /**
  * examples/http-service.js as a user runs it: a model trained here (3000 images, 1 epoch) is saved,
  * the service is started as a child process on a free port, and its routes are exercised over
- * HTTP: predictions equal the in-process ones, every malformed request gets its status and
- * message, oversized requests 413, a flood of requests 503 while its memory stays bounded, bad
- * flags and options a clear error, and SIGTERM stops it promptly and cleanly.
+ * HTTP: predictions equal the in-process ones (also when concurrent requests share a forward
+ * pass), every malformed request gets its status and message, oversized requests 413, a flood of
+ * requests 503 while its memory stays bounded, bad flags and options a clear error, and SIGTERM
+ * closes idle keep-alive connections at once and stops it promptly and cleanly.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'child_process';
 import * as fs from 'fs';
@@ -157,12 +158,33 @@ function memory(pid: number): { rss: number; peak: number } | null {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * A keep-alive connection that has been answered once (GET /health) and now waits idle;
+ * `closed` turns true when the other side closes it.
+ */
+function idleKeepAlive(port: number): Promise<{ socket: net.Socket; closed: boolean }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write('GET /health HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n'));
+    const state = { socket, closed: false };
+    let data = '';
+    socket.setEncoding('utf8').on('data', (d: string) => {
+      data += d;
+      const head = data.indexOf('\r\n\r\n');
+      const length = /content-length: (\d+)/i.exec(data);
+      if (head >= 0 && length && data.length >= head + 4 + Number(length[1])) resolve(state);
+    });
+    socket.on('close', () => (state.closed = true));
+    socket.on('error', reject);
+  });
+}
+
 let host: MnistHost;
 let backend: Backend;
 let model: LeNet5;
 let service: Service;
 let limited: Service; // --max-images 2
 let busy: Service; // --max-concurrent 2 --max-queued 4 --device cpu
+let batched: Service; // --max-concurrent 64 --max-batch 8 --max-delay-ms 50 --device cpu
 /** Test image i as the service expects it: 784 numbers in [0, 1] (the pixel bytes / 255). */
 const image = (i: number) => Array.from(host.test.images.subarray(i * PIXELS, (i + 1) * PIXELS), (v) => v / 255);
 
@@ -175,15 +197,16 @@ beforeAll(async () => {
   await new SGDTrainer(model, { batchSize: 100, epochs: 1 }).fit(data);
   data.dispose();
   await model.save(CKPT);
-  [service, limited, busy] = await Promise.all([
+  [service, limited, busy, batched] = await Promise.all([
     startService(),
     startService(['--max-images', '2']),
     startService(['--max-concurrent', '2', '--max-queued', '4', '--device', 'cpu']),
+    startService(['--max-concurrent', '64', '--max-batch', '8', '--max-delay-ms', '50', '--device', 'cpu']),
   ]);
 }, 120_000);
 
 afterAll(async () => {
-  for (const s of [service, limited, busy]) {
+  for (const s of [service, limited, busy, batched]) {
     if (s && s.child.exitCode === null && s.child.signalCode === null) {
       s.child.kill('SIGKILL');
       await s.exited;
@@ -236,6 +259,32 @@ describe('POST /predict', () => {
       expect(r.status).toBe(200);
       expect(r.json.predictions.map((p: { label: number }) => p.label)).toEqual(bodies[i].map((id) => expected.get(id)));
     });
+  });
+
+  test('30 concurrent one-image requests share forward passes of at most --max-batch 8 images, each answered with its own image\'s prediction', async () => {
+    const ids = Array.from({ length: 30 }, (_, i) => 100 + i);
+    const alone: Awaited<ReturnType<LeNet5["predict"]>>[] = [];
+    for (const id of ids) alone.push(await model.predict(Float32Array.from(image(id))));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 30 });
+    try {
+      const replies = await Promise.all(ids.map((id) => request(batched.port, 'POST', '/predict', JSON.stringify(image(id)), { agent })));
+      replies.forEach((r, i) => {
+        expect(r.status).toBe(200);
+        const [p] = r.json.predictions;
+        expect(p.label).toBe(alone[i].labels[0]);
+        // the same CPU code on both sides, and a row's floats do not depend on its batch (test/predictor.test.ts)
+        expect(p.probabilities).toEqual(Array.from(alone[i].probabilities));
+      });
+      const health = await request(batched.port, 'GET', '/health', undefined, { agent });
+      const b = health.json.batching;
+      expect(b).toEqual({ maxBatch: 8, maxDelayMs: 50, calls: 30, images: 30, runs: b.runs, largestBatch: b.largestBatch });
+      expect(b.largestBatch).toBeLessThanOrEqual(8);
+      expect(b.largestBatch).toBeGreaterThan(1);
+      expect(b.runs).toBeGreaterThanOrEqual(4);
+      expect(b.runs).toBeLessThan(30);
+    } finally {
+      agent.destroy();
+    }
   });
 
   const zeros = () => new Array(PIXELS).fill(0);
@@ -307,7 +356,12 @@ describe('other routes', () => {
   test('GET /health -> 200 { ok: true, device, model }', async () => {
     const r = await request(service.port, 'GET', '/health');
     expect(r.status).toBe(200);
-    expect(r.json).toEqual({ ok: true, device: expect.any(String), model: { nkerns: [20, 50], hidden: 500, imageSize: 28, classes: 10, seed: 23455 } });
+    expect(r.json).toEqual({
+      ok: true,
+      device: expect.any(String),
+      model: { nkerns: [20, 50], hidden: 500, imageSize: 28, classes: 10, seed: 23455 },
+      batching: { maxBatch: 256, maxDelayMs: 2, calls: expect.any(Number), images: expect.any(Number), runs: expect.any(Number), largestBatch: expect.any(Number) },
+    });
     expect(service.firstLine).toContain(r.json.device);
   });
 
@@ -395,6 +449,9 @@ describe('the command line', () => {
     [['--port', '80.5'], "--port must be an integer from 0 to 65535, got '80.5'"],
     [['--max-concurrent', '0'], "--max-concurrent must be an integer from 1 to 1024, got '0'"],
     [['--max-queued', 'many'], "--max-queued must be an integer from 0 to 100000, got 'many'"],
+    [['--max-batch', '0'], "--max-batch must be an integer from 1 to 65536, got '0'"],
+    [['--max-delay-ms', '1001'], "--max-delay-ms must be an integer from 0 to 1000, got '1001'"],
+    [['--max-delay-ms', '0.5'], "--max-delay-ms must be an integer from 0 to 1000, got '0.5'"],
     [['--device', 'gpu'], "--device must be cpu, cuda or auto, got 'gpu'"],
     [['--host', ''], '--host needs an address (like 127.0.0.1 or ::)'],
     [['--max-image', '5'], "Unknown option '--max-image'"],
@@ -423,7 +480,7 @@ describe('the command line', () => {
       const r = await runNode(['examples/http-service.js', flag]);
       expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
       expect(r.stdout.startsWith('Usage: node examples/http-service.js --checkpoint FILE [options]\n')).toBe(true);
-      for (const name of ['--checkpoint', '--port', '--host', '--device', '--max-images', '--max-concurrent', '--max-queued', '--help']) {
+      for (const name of ['--checkpoint', '--port', '--host', '--device', '--max-images', '--max-concurrent', '--max-queued', '--max-batch', '--max-delay-ms', '--help']) {
         expect(r.stdout).toContain(name);
       }
     }
@@ -433,15 +490,19 @@ describe('the command line', () => {
 describe('createService options', () => {
   // The example itself, in this process (it loads lib/index.js; the addon only when a backend is made).
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { createService } = require('../examples/http-service.js') as { createService(model: unknown, options?: unknown): http.Server & { idle(): Promise<void> } };
+  const { createService } = require('../examples/http-service.js') as {
+    createService(model: unknown, options?: unknown): http.Server & { idle(): Promise<void>; predictor: { maxBatch: number; maxDelayMs: number; close(): Promise<void> } };
+  };
   const bad: [string, () => unknown, string, string][] = [
     ['maxConcurrent 0', () => ({ maxConcurrent: 0 }), 'RangeError', 'createService: maxConcurrent must be an integer from 1 to 1024, got 0'],
     ['maxConcurrent "4"', () => ({ maxConcurrent: '4' }), 'TypeError', 'createService: maxConcurrent must be an integer from 1 to 1024, got "4"'],
     ['maxQueued -1', () => ({ maxQueued: -1 }), 'RangeError', 'createService: maxQueued must be an integer from 0 to 100000, got -1'],
     ['maxQueued 1.5', () => ({ maxQueued: 1.5 }), 'RangeError', 'createService: maxQueued must be an integer from 0 to 100000, got 1.5'],
     ['maxImages NaN', () => ({ maxImages: NaN }), 'RangeError', 'createService: maxImages must be an integer from 1 to 50000, got NaN'],
+    ['maxBatch 0', () => ({ maxBatch: 0 }), 'RangeError', 'createService: maxBatch must be an integer from 1 to 65536, got 0'],
+    ['maxDelayMs 2.5', () => ({ maxDelayMs: 2.5 }), 'RangeError', 'createService: maxDelayMs must be an integer from 0 to 1000, got 2.5'],
     ['maxBodyBytes 0', () => ({ maxBodyBytes: 0 }), 'RangeError', `createService: maxBodyBytes must be an integer from 1 to ${require('buffer').constants.MAX_STRING_LENGTH}, got 0`],
-    ['an unknown option', () => ({ maxconcurrent: 2 }), 'TypeError', "createService: unknown option 'maxconcurrent' (known: maxImages, maxConcurrent, maxQueued, maxBodyBytes)"],
+    ['an unknown option', () => ({ maxconcurrent: 2 }), 'TypeError', "createService: unknown option 'maxconcurrent' (known: maxImages, maxConcurrent, maxQueued, maxBatch, maxDelayMs, maxBodyBytes)"],
     ['options null', () => null, 'TypeError', 'createService: options must be an object'],
   ];
   test.each(bad)('%s', (_what, options, name, message) => {
@@ -454,11 +515,13 @@ describe('createService options', () => {
     expect({ name: e.name, message: e.message }).toEqual({ name: 'TypeError', message: 'createService: model must be a loaded LeNet5 (LeNet5.load(file, { backend }))' });
   });
 
-  test('good options give a server that is not listening yet and is idle', async () => {
-    const server = createService(model, { maxConcurrent: 1, maxQueued: 0, maxImages: 1 });
+  test('good options give a server that is not listening yet and is idle, and its predictor', async () => {
+    const server = createService(model, { maxConcurrent: 1, maxQueued: 0, maxImages: 1, maxBatch: 1, maxDelayMs: 0 });
     expect(server).toBeInstanceOf(http.Server);
     expect(server.listening).toBe(false);
     await server.idle();
+    expect({ maxBatch: server.predictor.maxBatch, maxDelayMs: server.predictor.maxDelayMs }).toEqual({ maxBatch: 1, maxDelayMs: 0 });
+    await server.predictor.close();
   });
 });
 
@@ -479,9 +542,10 @@ describe('shutdown', () => {
     }
   });
 
-  test('SIGTERM during a request on a keep-alive connection: it is answered (connection: close), then the process exits at once', async () => {
+  test('SIGTERM during a request on a keep-alive connection: an idle keep-alive connection is closed at once, the request is answered (connection: close), then the process exits at once', async () => {
     const s = await startService(['--device', 'cpu']);
     const agent = new http.Agent({ keepAlive: true });
+    const idle = await idleKeepAlive(s.port);
     try {
       const images = [0, 1, 2, 3, 4].map(image);
       const local = await model.predict(Float32Array.from(images.flat()));
@@ -500,6 +564,8 @@ describe('shutdown', () => {
           .then(() => sleep(300))
           .then(() => {
             expect(s.child.exitCode).toBe(null); // still there: the request is in flight
+            // the server closed the idle connection (closeIdleConnections), not the process's exit
+            expect(idle.closed).toBe(true);
             req.end(body.subarray(body.length >> 1));
           });
       });
@@ -511,6 +577,7 @@ describe('shutdown', () => {
       expect(s.stderr).toBe('');
     } finally {
       agent.destroy();
+      idle.socket.destroy();
     }
   });
 });

@@ -283,20 +283,21 @@ export interface ProgressState {
  * The progress bar's line, e.g. `epoch 3/200 [######........] 40/100 | ETA 0:08 epoch, 1:10:00
  * run | 0:12 elapsed`: the ETAs of the epoch and of the whole run (all epochs; patience may end it
  * sooner) at the mean pace so far. Never longer than `columns - 1`, so that it never wraps: the
- * bar takes the room left (and goes when under 10 columns), then the end is cut.
+ * bar takes the room left (and goes when under 10 columns), then the elapsed time, then the end is cut.
  */
 export function progressLine(p: ProgressState, columns: number): string {
   const doneAll = (p.epoch - 1) * p.batches + p.done;
   const perBatch = doneAll > 0 ? p.elapsed / doneAll : NaN;
   const eta = (batches: number) => (Number.isFinite(perBatch) ? clock(batches * perBatch) : '?');
   const head = `epoch ${p.epoch}/${p.epochs}`;
-  const tail =
-    ` ${p.done}/${p.batches} | ETA ${eta(p.batches - p.done)} epoch, ${eta(p.epochs * p.batches - doneAll)} run` +
-    ` | ${clock(p.elapsed)} elapsed`;
+  const counts = ` ${p.done}/${p.batches} | ETA ${eta(p.batches - p.done)} epoch, ${eta(p.epochs * p.batches - doneAll)} run`;
+  const elapsed = ` | ${clock(p.elapsed)} elapsed`;
   const width = Math.max(0, columns - 1);
-  const room = Math.min(30, width - head.length - tail.length - 3);
+  const room = Math.min(30, width - head.length - counts.length - elapsed.length - 3);
   const bar = room >= 10 ? ` [${'#'.repeat(Math.round((room * p.done) / p.batches)).padEnd(room, '.')}]` : '';
-  return (head + bar + tail).slice(0, width);
+  const line = head + bar + counts + elapsed;
+  // Too narrow: the elapsed time goes first, then the end is cut.
+  return (line.length <= width ? line : head + counts).slice(0, width);
 }
 
 /**

@@ -547,7 +547,7 @@ export async function main(
   const stderr = new Output('stderr', err);
   const command = options.command ?? 'node lib/train.js';
   let status: number;
-  let verbose = argv.includes('--verbose');
+  let verbose = false;
   try {
     const opts = parseCli(argv);
     verbose = opts.verbose;

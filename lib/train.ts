@@ -282,8 +282,10 @@ export interface ProgressState {
 /**
  * The progress bar's line, e.g. `epoch 3/200 [######........] 40/100 | ETA 0:08 epoch, 1:10:00
  * run | 0:12 elapsed`: the ETAs of the epoch and of the whole run (all epochs; patience may end it
- * sooner) at the mean pace so far. Never longer than `columns - 1`, so that it never wraps: the
- * bar takes the room left (and goes when under 10 columns), then the elapsed time, then the end is cut.
+ * sooner) at the mean pace so far. Never longer than `columns - 3`, so that it never wraps, not
+ * even when the terminal echoes a Ctrl-C's `^C` after it (a wrapped line could not be cleared
+ * with `\r`): the bar takes the room left (and goes when under 10 columns), then the elapsed time,
+ * then the end is cut.
  */
 export function progressLine(p: ProgressState, columns: number): string {
   const doneAll = (p.epoch - 1) * p.batches + p.done;
@@ -292,7 +294,7 @@ export function progressLine(p: ProgressState, columns: number): string {
   const head = `epoch ${p.epoch}/${p.epochs}`;
   const counts = ` ${p.done}/${p.batches} | ETA ${eta(p.batches - p.done)} epoch, ${eta(p.epochs * p.batches - doneAll)} run`;
   const elapsed = ` | ${clock(p.elapsed)} elapsed`;
-  const width = Math.max(0, columns - 1);
+  const width = Math.max(0, columns - 3);
   const room = Math.min(30, width - head.length - counts.length - elapsed.length - 3);
   const bar = room >= 10 ? ` [${'#'.repeat(Math.round((room * p.done) / p.batches)).padEnd(room, '.')}]` : '';
   const line = head + bar + counts + elapsed;

@@ -3,14 +3,16 @@
  * emulator (@xterm/headless) to get the final screen: every line the tutorial prints survives the
  * progress bar at 120, 60 and 40 columns, the bar never wraps, and it is gone at the end; with
  * stdout redirected to a file the bar is drawn on stderr; Ctrl-C restores the cursor, says where
- * it stopped and saves the best model so far. And the bar line's layout (progressLine) by width.
+ * it stopped and saves the best model so far. And the bar line's layout (progressLine) by width,
+ * and its redraw on 'resize'.
  */
 import { spawn, spawnSync } from 'child_process';
+import { EventEmitter } from 'events';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Terminal } from '@xterm/headless';
 import { loadSafetensors } from '../lib/safetensors';
-import { progressLine } from '../lib/train';
+import { main, progressLine } from '../lib/train';
 import { watchNode, writeTinyMnist } from './cli-helpers';
 import { ROOT, ensureCompiledLib, tmpDir } from './integration-helpers';
 
@@ -82,21 +84,47 @@ describe('progressLine: the bar line fits the terminal', () => {
   test('the layouts by width: the bar takes the room left, then goes; then the elapsed time; then the end is cut', () => {
     // 240 of 20000 minibatches in 12 s: 0.05 s each, 3 s for the epoch's 60 left, 988 s for the run's 19760.
     expect(progressLine(at, 120)).toBe('epoch 3/200 [############..................] 40/100 | ETA 0:03 epoch, 16:28 run | 0:12 elapsed');
-    expect(progressLine(at, 80)).toBe('epoch 3/200 [######.........] 40/100 | ETA 0:03 epoch, 16:28 run | 0:12 elapsed');
+    expect(progressLine(at, 80)).toBe('epoch 3/200 [#####........] 40/100 | ETA 0:03 epoch, 16:28 run | 0:12 elapsed');
     expect(progressLine(at, 60)).toBe('epoch 3/200 40/100 | ETA 0:03 epoch, 16:28 run');
-    expect(progressLine(at, 40)).toBe('epoch 3/200 40/100 | ETA 0:03 epoch, 16');
+    expect(progressLine(at, 40)).toBe('epoch 3/200 40/100 | ETA 0:03 epoch, ');
     expect(progressLine({ epoch: 150, epochs: 200, done: 100, batches: 100, elapsed: 3725 }, 120)).toBe(
       'epoch 150/200 [##############################] 100/100 | ETA 0:00 epoch, 20:42 run | 1:02:05 elapsed',
     );
     expect(progressLine({ epoch: 1, epochs: 2, done: 0, batches: 10, elapsed: 0 }, 80)).toBe(
-      'epoch 1/2 [..........................] 0/10 | ETA ? epoch, ? run | 0:00 elapsed',
+      'epoch 1/2 [........................] 0/10 | ETA ? epoch, ? run | 0:00 elapsed',
     );
   });
 
-  test('never longer than columns - 1 (the last column would wrap on some terminals), from 0 to 300 columns', () => {
+  test('never longer than columns - 3 (room for the ^C a terminal echoes; the last column would wrap on some), from 0 to 300 columns', () => {
     for (let columns = 0; columns <= 300; columns++) {
-      expect({ columns, length: progressLine(at, columns).length <= Math.max(0, columns - 1) }).toEqual({ columns, length: true });
+      expect({ columns, length: progressLine(at, columns).length <= Math.max(0, columns - 3) }).toEqual({ columns, length: true });
     }
+  });
+});
+
+describe('the bar on a terminal that is resized (in-process, a stand-in stderr terminal)', () => {
+  test("after 'resize' the bar is redrawn at once to the new width, and every later frame fits it", async () => {
+    const log = { text: '', isTTY: false, write: (c: string) => ((log.text += c), true) };
+    const tty = Object.assign(new EventEmitter(), { isTTY: true, columns: 120, text: '', resizedAt: -1 });
+    const write = (c: string) => {
+      tty.text += c;
+      // The first frame with a bar: the terminal shrinks to 40 columns.
+      if (tty.resizedAt < 0 && / \[[#.]+\] /.test(c)) {
+        tty.resizedAt = tty.text.length;
+        tty.columns = 40;
+        tty.emit('resize');
+      }
+      return true;
+    };
+    const err = Object.assign(tty, { write }) as unknown as NodeJS.WriteStream;
+    const args = runArgs(2).slice(1);
+    expect(await main(args, log as unknown as NodeJS.WriteStream, err)).toBe(0);
+    expect(tty.resizedAt).toBeGreaterThan(0);
+    const after = frames(tty.text.slice(tty.resizedAt));
+    expect(after.length).toBeGreaterThan(1);
+    expect(after[0]).toMatch(/^epoch 1\/2 \d+\/10 \| ETA /);
+    for (const f of after) expect({ f, fits: f.length <= 37 }).toEqual({ f, fits: true });
+    expect(log.text).toContain('     epoch 2: training cost ');
   });
 });
 
@@ -125,7 +153,7 @@ if (!hasScript) {
       // The bar was drawn, within the width, and the cursor it hid is shown again.
       const drawn = frames(raw);
       expect(drawn.length).toBeGreaterThan(0);
-      for (const f of drawn) expect({ f, fits: f.length <= cols - 1 }).toEqual({ f, fits: true });
+      for (const f of drawn) expect({ f, fits: f.length <= cols - 3 }).toEqual({ f, fits: true });
       if (cols >= 60) for (const f of drawn) expect(f).toMatch(FRAME);
       if (cols === 120) expect(drawn.some((f) => / \[[#.]{10,30}\] .* elapsed$/.test(f))).toBe(true);
       expect(raw.lastIndexOf('\x1b[?25h')).toBeGreaterThan(raw.lastIndexOf('\x1b[?25l'));
@@ -147,15 +175,19 @@ if (!hasScript) {
       const save = path.join(tmp.dir, 'm.safetensors');
       const { code, raw } = await inTerminal(80, 30, [...runArgs(50), '--save', save], { interrupt: /epoch 2: training cost/ });
       expect(code).toBe(130);
+      // Every frame as wide as the bar may be: the terminal's echoed ^C lands right after one.
+      expect(frames(raw).filter((f) => f.length !== 77)).toEqual([]);
+      expect(raw).toContain('^C');
       expect(raw.lastIndexOf('\x1b[?25h')).toBeGreaterThan(raw.lastIndexOf('\x1b[?25l'));
       const lines = timeless(await screen(raw, 80, 30));
       const stop = lines.findIndex((l) => l.startsWith('train: interrupted by SIGINT '));
       expect(lines[stop]).toMatch(new RegExp(`^train: interrupted by SIGINT at epoch \\d+, minibatch \\d+/10; saving the best model so far to ${save}, then stopping$`));
-      expect(lines.slice(stop + 1)).toEqual([`Saved the best-validation model so far to ${save}`]);
-      // Above it, the plain run's lines (up to 50 epochs here): each epoch's lines whole, in order
-      // (the test line only where the validation was a new best).
+      expect(lines[lines.length - 1]).toBe(`Saved the best-validation model so far to ${save}`);
+      // Around it, the plain run's lines (up to 50 epochs here): each epoch's lines whole, in order
+      // (the test line only where the validation was a new best). The step in flight when the
+      // signal came may finish its epoch with a validation: its lines follow the message.
       expect(lines.slice(0, 7)).toEqual(timeless(reference.slice(0, 7)).map((l) => l.replace('up to 2 epochs', 'up to 50 epochs')));
-      const epochs = lines.slice(7, stop).join('\n');
+      const epochs = [...lines.slice(7, stop), ...lines.slice(stop + 1, -1)].join('\n');
       const one = (e: number) =>
         `epoch ${e}, minibatch 10/10, validation error \\d+\\.\\d{6} %\n` +
         `( {5}epoch ${e}, minibatch 10/10, test error of best model \\d+\\.\\d{6} %\n)?` +

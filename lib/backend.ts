@@ -92,8 +92,86 @@ export function cudaAvailable(options: { cudaDevice?: number; libraryDirs?: stri
   return { ok: r.ok, reason: r.reason, device: r.device, versions: r.versions, tried: r.tried };
 }
 
+/** What keeps CUDA from running, as {@link explainCudaStatus} tells it from a probe's reason. */
+export type CudaUnavailableReason = 'driver' | 'no-device' | 'runtime' | 'cublas' | 'cudnn' | 'other';
+
+/** Why CUDA cannot run, in a user's words, and what to do about it. */
+export interface CudaExplanation {
+  /** The probe's first obstacle (it stops there). */
+  reason: CudaUnavailableReason;
+  /** What is missing, in a few words: "driver missing or too old; cuBLAS, cuDNN missing". */
+  summary: string;
+  /** What to install or set ('' when there is nothing general to say). */
+  fix: string;
+}
+
+// The driver each CUDA major needs, as NVIDIA's release notes and the loader's fix text say.
+const DRIVER_FOR_CUDA: Record<string, number> = { '13': 580, '12': 535 };
+
+// The libraries the probe loads, with their pip packages per CUDA major (CUDA 13's cuBLAS and
+// runtime wheels dropped the -cu13 suffix; nvidia-cublas-cu13 is a deprecated stub).
+const CUDA_LIBRARIES = [
+  { reason: 'runtime', title: 'the CUDA runtime (libcudart)', name: 'the CUDA runtime', soname: 'libcudart.so', pip: { '13': 'nvidia-cuda-runtime', '12': 'nvidia-cuda-runtime-cu12' } },
+  { reason: 'cublas', title: 'cuBLAS (libcublas)', name: 'cuBLAS', soname: 'libcublas.so', pip: { '13': 'nvidia-cublas', '12': 'nvidia-cublas-cu12' } },
+  { reason: 'cudnn', title: 'cuDNN (libcudnn)', name: 'cuDNN', soname: 'libcudnn.so.9', pip: { '13': 'nvidia-cudnn-cu13', '12': 'nvidia-cudnn-cu12' } },
+] as const;
+
 /**
- * Creates a backend. `device: 'cuda'` throws when no usable GPU is found, with the reason;
+ * Classifies why a probe found CUDA unusable, from `cudaAvailable()`'s reason and `tried` list:
+ * the driver (absent, or older than the runtime needs: cudaErrorInsufficientDriver, 35, or no
+ * libcuda), no device, or a missing library (the loader's "could not load <library>"), plus every
+ * library the `tried` list shows was not found, with the fix for all of them.
+ */
+export function explainCudaStatus(status: Pick<CudaStatus, 'reason' | 'versions' | 'tried'>): CudaExplanation {
+  const text = status.reason;
+  const major = (status.versions.runtime ?? '13').split('.')[0] === '12' ? '12' : '13';
+  // A library is missing when the loader said so, or when it was tried and none was chosen.
+  const missing = CUDA_LIBRARIES.filter(({ title }) => {
+    const lines = status.tried.filter((t) => t.startsWith(`${title}: `));
+    return text.includes(`could not load ${title}`) || (lines.length > 0 && !lines.some((t) => t.includes(': chosen (')));
+  });
+  const parts: string[] = [];
+  const fixes: string[] = [];
+  let reason: CudaUnavailableReason = 'other';
+  if (/cudaErrorInsufficientDriver|could not load the CUDA driver/.test(text)) {
+    reason = 'driver';
+    parts.push('NVIDIA driver missing or too old');
+    fixes.push(
+      `install the NVIDIA driver ${DRIVER_FOR_CUDA[major]} or newer, as CUDA ${status.versions.runtime ?? major} needs ` +
+        '(it brings libcuda.so.1, which pip cannot; nvidia-smi shows the version)',
+    );
+  } else if (/no CUDA device found|cudaErrorNoDevice|CUDA device \d+ does not exist/.test(text)) {
+    reason = 'no-device';
+    parts.push(text.split('\n')[0]);
+    fixes.push('check that nvidia-smi lists a GPU and that CUDA_VISIBLE_DEVICES does not hide it');
+  } else {
+    reason = CUDA_LIBRARIES.find(({ title }) => text.includes(`could not load ${title}`))?.reason ?? 'other';
+    if (reason === 'other') parts.push(text.split('\n')[0]);
+  }
+  if (missing.length) {
+    parts.push(`${missing.map((l) => l.name).join(', ')} missing`);
+    fixes.push(
+      `pip install ${missing.map((l) => l.pip[major]).join(' ')} (or the CUDA toolkit / your distribution's packages), ` +
+        `or set LENET_CUDA_LIBS to the folder that holds ${missing.map((l) => `${l.soname}${l.soname.endsWith('.9') ? '' : `.${major}`}`).join(' and ')}`,
+    );
+  }
+  return { reason, summary: parts.join('; '), fix: fixes.join('; then ') };
+}
+
+/**
+ * The error `createBackend({ device: 'cuda' })` throws where CUDA cannot run: `code`
+ * 'LENET_CUDA_UNAVAILABLE', the kind of problem and its fix ({@link explainCudaStatus}), and the
+ * probe's `tried` list.
+ */
+export interface CudaUnavailableError extends Error, CudaExplanation {
+  code: 'LENET_CUDA_UNAVAILABLE';
+  /** The probe's own words (`cudaAvailable().reason`). */
+  detail: string;
+  tried: string[];
+}
+
+/**
+ * Creates a backend. `device: 'cuda'` throws a {@link CudaUnavailableError} when no usable GPU is found, with the reason;
  * `device: 'auto'` falls back to the CPU and records why in `backend.choice`.
  */
 export function createBackend(options: BackendOptions = {}): Backend {
@@ -121,7 +199,10 @@ export function createBackend(options: BackendOptions = {}): Backend {
   if (device === 'cpu') return cpu('the CPU was requested');
   const status = cudaAvailable(options);
   if (!status.ok) {
-    if (device === 'cuda') throw new Error(`createBackend: CUDA is not available: ${status.reason}`);
+    if (device === 'cuda') {
+      const e = new Error(`createBackend: CUDA is not available: ${status.reason}`);
+      throw Object.assign(e, { code: 'LENET_CUDA_UNAVAILABLE', ...explainCudaStatus(status), detail: status.reason, tried: status.tried }) as CudaUnavailableError;
+    }
     return cpu(`CUDA is not available (${status.reason}); using the CPU`);
   }
   const native = addon.createCudaBackend({

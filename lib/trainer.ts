@@ -61,7 +61,7 @@ export interface SGDOptions {
   improvementThreshold?: number;
   /** Iterations between validations (default min(training batches, patience / 2): once an epoch). */
   validationFrequency?: number;
-  /** Put the best-validation weights back into the model when training ends (default true). */
+  /** Put the best-validation weights back into the model when training ends or is aborted (default true). */
   restoreBest?: boolean;
 }
 
@@ -111,7 +111,10 @@ export interface FitOptions {
   onBatch?(progress: BatchProgress): void;
   onValidation?(record: ValidationRecord): void;
   onEpoch?(record: EpochRecord): void;
-  /** Aborting stops training after the step in flight; `fit` then rejects with an AbortError. */
+  /**
+   * Aborting stops training after the step in flight; `fit` then rejects with an AbortError, the
+   * model holding the best-validation weights so far (with `restoreBest`, once one validation ran).
+   */
   signal?: AbortSignal;
 }
 
@@ -374,6 +377,9 @@ export class SGDTrainer<M extends TrainableModel = TrainableModel> {
         let finished = 0;
         for (let minibatch = 0; minibatch < batches; minibatch++) {
           if (signal?.aborted) {
+            // As at the end of a run: the model holds the best weights so far, for a caller that
+            // saves them (the CLI's Ctrl-C with --save).
+            if (best && tracker.bestIteration >= 0) best.restore();
             await backend.sync();
             throw abortError(signal);
           }

@@ -1,22 +1,26 @@
 /**
  * The command-line trainer (lib/train.ts): argument parsing with its exact usage errors, `main()`
  * in-process (help, usage errors, a --quiet run on a tiny MNIST folder), and the compiled CLI run
- * as a child process: exit codes, the CUDA error on a machine without a GPU, and ONE real epoch on
- * the full data set (~25 s of CPU on 2 cores) whose output, checkpoint and plot are checked.
- * Reliability: unusable --save/--plot destinations refused before training, a --batch-size over
- * the training set, interruptions in-process, a closed or full stdout, a full disk under the
- * checkpoint and the plot. Signals sent to the process: cli-signals.test.ts.
+ * as a child process: exit codes, the command's name in its texts, --version, the --threads
+ * warning, the CUDA error and fix on a machine without a GPU (and its classification of the
+ * loader's other reasons), and ONE real epoch on the full data set (~25 s of CPU on 2 cores) whose
+ * output, checkpoint and plot are checked. Reliability: unusable --save/--plot destinations
+ * refused before training, a --batch-size over the training set, interruptions in-process (the
+ * best model so far saved after a validation), a closed or full stdout, a full disk under the
+ * checkpoint and the plot. Signals sent to the process: cli-signals.test.ts; the progress bar on
+ * a terminal: terminal.test.ts.
  */
 import { execFile, execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
-import { createBackend, cudaAvailable } from '../lib/backend';
-import { evaluateSplit } from '../lib/trainer';
+import { createBackend, cudaAvailable, explainCudaStatus } from '../lib/backend';
+import { SGDTrainer, evaluateSplit } from '../lib/trainer';
 import { loadMnist } from '../lib/data';
 import { LeNet5 } from '../lib/lenet5';
 import { readCheckpoint } from '../lib/checkpoint';
 import { loadSafetensors } from '../lib/safetensors';
-import { type CliOptions, USAGE, UsageError, main, parseCli } from '../lib/train';
+import { type CliOptions, USAGE, UsageError, commandName, main, parseCli, usage } from '../lib/train';
 import { tinyRun, watchNode, writeTinyMnist } from './cli-helpers';
 import { ROOT, ensureCompiledLib, expectError, runNode, thrown, tmpDir } from './integration-helpers';
 
@@ -52,7 +56,9 @@ const TUTORIAL_DEFAULTS: CliOptions = {
   seed: 23455,
   device: 'auto',
   quiet: false,
+  verbose: false,
   help: false,
+  version: false,
 };
 
 describe('parseCli', () => {
@@ -64,9 +70,10 @@ describe('parseCli', () => {
     const save = path.join(tmp.dir, 'm.safetensors');
     const plot = path.join(tmp.dir, 'c.svg');
     const argv = ['--epochs', '3', '--batch-size', '20', '--lr', '0.05', '--nkerns', '4,6', '--hidden', '32', '--seed', '0', '--data', tmp.dir,
-      '--device', 'cpu', '--threads', '1', '--save', save, '--plot', plot, '--quiet'];
+      '--device', 'cpu', '--threads', '1', '--save', save, '--plot', plot, '--quiet', '--verbose', '--version'];
     expect(parseCli(argv)).toEqual({
-      epochs: 3, batchSize: 20, learningRate: 0.05, nkerns: [4, 6], hidden: 32, seed: 0, data: tmp.dir, device: 'cpu', threads: 1, save, plot, quiet: true, help: false,
+      epochs: 3, batchSize: 20, learningRate: 0.05, nkerns: [4, 6], hidden: 32, seed: 0, data: tmp.dir, device: 'cpu', threads: 1, save, plot,
+      quiet: true, verbose: true, help: false, version: true,
     });
     expect(parseCli(['--lr=1e-2', '--epochs=7', '--seed', '4294967295', '--device', 'cuda']).learningRate).toBe(0.01);
     expect(parseCli(['--seed', '4294967295']).seed).toBe(4294967295);
@@ -162,9 +169,37 @@ describe('main() in-process', () => {
     expect(await main(['--help'], out, err)).toBe(0);
     expect(out.text).toBe(USAGE + '\n');
     expect(err.text).toBe('');
-    for (const flag of ['--epochs', '--batch-size', '--lr', '--nkerns', '--hidden', '--seed', '--data', '--device', '--threads', '--save', '--plot', '--quiet', '--help']) {
+    for (const flag of ['--epochs', '--batch-size', '--lr', '--nkerns', '--hidden', '--seed', '--data', '--device', '--threads', '--save', '--plot', '--quiet', '--verbose', '--help', '--version']) {
       expect(USAGE).toContain(flag);
     }
+  });
+
+  test("--version prints the package's version (package.json), 0", async () => {
+    const out = sink();
+    const err = sink();
+    expect(await main(['--version'], out, err)).toBe(0);
+    expect(out.text).toBe(`lenet-cudnn ${JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version}\n`);
+    expect(err.text).toBe('');
+  });
+
+  test('help and usage errors name the command given in options.command', async () => {
+    const out = sink();
+    const err = sink();
+    expect(await main(['--help'], out, err, { command: 'lenet-train' })).toBe(0);
+    expect(out.text).toBe(usage('lenet-train') + '\n');
+    expect(out.text).toMatch(/^Usage: lenet-train \[options\]\n/);
+    expect(out.text).toContain('\nExample: lenet-train --epochs 1\n');
+    expect(await main(['--epochs', '0'], sink(), err, { command: 'lenet-train' })).toBe(2);
+    expect(err.text).toBe("train: --epochs must be between 1 and 100000, got 0\nRun 'lenet-train --help' for the options.\n");
+  });
+
+  test("commandName: npm's bin link by its name, a script path as `node <path>` (relative under the working folder)", () => {
+    expect(commandName('/usr/local/lib/node_modules/.bin/lenet-train', '/home/u')).toBe('lenet-train');
+    expect(commandName('/home/u/project/node_modules/.bin/lenet-train', '/home/u/project')).toBe('lenet-train');
+    expect(commandName('/home/u/lenet/lib/train.js', '/home/u/lenet')).toBe('node lib/train.js');
+    expect(commandName('/home/u/lenet/lib/train.js', '/home/u')).toBe('node lenet/lib/train.js');
+    expect(commandName('/home/u/lenet/lib/train.js', '/tmp')).toBe('node /home/u/lenet/lib/train.js');
+    expect(commandName(undefined)).toBe('node lib/train.js');
   });
 
   test('a usage error is printed on stderr with a pointer to --help; returns 2', async () => {
@@ -221,19 +256,172 @@ describe('main() in-process: a --batch-size over the training set, interruptions
     ['... loading data', 'SIGTERM', 143, (save) => `train: interrupted by SIGTERM while loading the data; stopping, ${save} not written\n`],
     ['... building the model', 'SIGINT', 130, (save) => `train: interrupted by SIGINT while building the model; stopping, ${save} not written\n`],
     ['... training', 'SIGINT', 130, (save) => `train: interrupted by SIGINT at the start of training; stopping, ${save} not written\n`],
-    ['Optimization complete.', 'SIGINT', 130, (save) => `train: interrupted by SIGINT at epoch 1, minibatch 1/1; stopping, ${save} not written\n`],
   ];
-  test.each(cases)('aborted when %j is printed, with reason %s: exits %d, says where, writes nothing', async (marker, reason, status, message) => {
+  /** Runs main() with --save and --plot into a new folder, aborted with `reason` once stdout has `marker`. */
+  async function abortedRun(args: string[], marker: string, reason: string) {
     const dir = fs.mkdtempSync(path.join(tmp.dir, 'abort-'));
     const save = path.join(dir, 'm.safetensors');
-    const plot = path.join(dir, 'c.svg');
     const controller = new AbortController();
     const out = abortingSink(controller, marker, reason);
     const err = sink();
-    expect(await main([...tinyArgs(), '--save', save, '--plot', plot], out, err, { signal: controller.signal })).toBe(status);
+    const status = await main([...args, '--save', save, '--plot', path.join(dir, 'c.svg')], out, err, { signal: controller.signal });
+    return { dir, save, out, err, status };
+  }
+
+  test.each(cases)('aborted when %j is printed (before any validation), with reason %s: exits %d, says where, writes nothing', async (marker, reason, status, message) => {
+    const { dir, save, out, err, status: got } = await abortedRun(tinyArgs(), marker, reason);
+    expect(got).toBe(status);
     expect(err.text).toBe(message(save));
     expect(out.text).not.toContain('Saved');
     expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  test('aborted after training, before the save: the finished model is saved, the plot is not; exits 130', async () => {
+    const { dir, save, out, err, status } = await abortedRun(tinyArgs(), 'Optimization complete.', 'SIGINT');
+    expect(status).toBe(130);
+    expect(err.text).toBe(`train: interrupted by SIGINT at epoch 1, minibatch 1/1; saving the best model so far to ${save}, then stopping\n`);
+    expect(out.text).toContain(`\nSaved the best-validation model to ${save}\n`);
+    expect(out.text).not.toContain('Wrote training curves');
+    expect(fs.readdirSync(dir)).toEqual(['m.safetensors']);
+    expect((await readCheckpoint(save)).config).toMatchObject({ nkerns: [4, 6], hidden: 32 });
+  });
+
+  test('aborted in epoch 2 of 3 (after epoch 1 validated): the best model so far is saved atomically and is the validated one; exits 130', async () => {
+    // Five minibatches of 100 an epoch, validated after the fifth; the abort lands before epoch 2's first step.
+    const args = ['--data', tinyMnist(), '--epochs', '3', '--batch-size', '100', '--nkerns', '4,6', '--hidden', '32', '--device', 'cpu', '--threads', '1'];
+    const { dir, save, out, err, status } = await abortedRun(args, '     epoch 1: training cost', 'SIGINT');
+    expect(status).toBe(130);
+    expect(err.text).toBe(`train: interrupted by SIGINT at epoch 1, minibatch 5/5; saving the best model so far to ${save}, then stopping\n`);
+    const validated = /^epoch 1, minibatch 5\/5, validation error (\d+\.\d{6}) %$/m.exec(out.text);
+    expect(validated).not.toBeNull();
+    expect(out.text).toContain(`\nSaved the best-validation model so far to ${save}\n`);
+    expect(out.text).not.toContain('Optimization complete');
+    expect(out.text).not.toContain('epoch 2');
+    expect(fs.readdirSync(dir)).toEqual(['m.safetensors']);
+    const { metadata } = await loadSafetensors(save);
+    expect(JSON.parse(metadata.summary)).toEqual({
+      bestValidationErrorPercent: Number(validated![1]),
+      bestIteration: 5,
+      testErrorPercent: expect.any(Number),
+      epochs: 1,
+      learningRate: 0.1,
+      batchSize: 100,
+      device: 'cpu',
+      interrupted: 'SIGINT at epoch 1, minibatch 5/5',
+    });
+    // The weights are those that validation measured: the same error again, exactly (one CPU thread).
+    const backend = createBackend({ device: 'cpu', threads: 1 });
+    const model = await LeNet5.load(save, { backend });
+    const data = await loadMnist({ backend, dir: tinyMnist() });
+    expect((await evaluateSplit(model, data.validation, 100)).errorPercent.toFixed(6)).toBe(validated![1]);
+    model.dispose();
+    data.dispose();
+    await backend.sync();
+    backend.dispose();
+  });
+});
+
+describe('what the CLI relies on to save after Ctrl-C: an aborted fit() leaves the best weights so far in the model', () => {
+  test.each([true, false])('restoreBest %s: aborted two minibatches after a validation, the weights are those it validated exactly when restoreBest is on', async (restoreBest) => {
+    const backend = createBackend({ device: 'cpu', threads: 1 });
+    const data = await loadMnist({ backend, dir: tinyMnist() });
+    const model = new LeNet5({ backend, nkerns: [4, 6], hidden: 32, seed: 1 });
+    const controller = new AbortController();
+    let validated: Promise<Float32Array> | undefined;
+    const fit = new SGDTrainer(model, { batchSize: 50, epochs: 3, validationFrequency: 4, restoreBest }).fit(data, {
+      signal: controller.signal,
+      // Queued right after the validation, so it reads the weights that validation measured.
+      onValidation: (v) => void (v.isBest && (validated = model.arena.values.read())),
+      onBatch: (p) => p.done === 5 && controller.abort(),
+    });
+    await expect(fit).rejects.toMatchObject({ name: 'AbortError' });
+    const best = Buffer.from((await validated!).buffer);
+    expect(Buffer.from((await model.arena.values.read()).buffer).equals(best)).toBe(restoreBest);
+    model.dispose();
+    data.dispose();
+    await backend.sync();
+    backend.dispose();
+  });
+});
+
+describe('main() in-process: --threads above the core count', () => {
+  const cores = os.availableParallelism();
+  const args = (threads: number) => ['--data', tinyMnist(), '--epochs', '1', '--nkerns', '4,6', '--hidden', '32', '--device', 'cpu', '--quiet', '--threads', String(threads)];
+
+  test(`--threads ${cores + 1} (this machine runs ${cores} at once): one warning line on stderr, the run goes on`, async () => {
+    const err = sink();
+    expect(await main(args(cores + 1), sink(), err)).toBe(0);
+    expect(err.text).toBe(
+      `train: warning: --threads ${cores + 1} is more than the ${cores} threads this machine runs at once; the extra threads wait for a core and training runs slower\n`,
+    );
+  });
+
+  test(`--threads ${cores}: no warning`, async () => {
+    const err = sink();
+    expect(await main(args(cores), sink(), err)).toBe(0);
+    expect(err.text).toBe('');
+  });
+});
+
+describe('explainCudaStatus: what is missing and the fix, from the loader\'s reason texts', () => {
+  // The loader's message for a library it could not load (native/cuda/loader.cc, load_library).
+  const couldNotLoad = (title: string, names: string) =>
+    `lenet: could not load ${title}: no usable ${names} was found. Tried, in order:\n  1. (b) system search: ${names.split(',')[0]}: not found\nTo fix: set LENET_CUDA_LIBS ...`;
+  const chosen = (title: string) => `${title}: (b) system search (LD_LIBRARY_PATH, RUNPATH, ld.so.cache, /usr/lib): /usr/lib/x: chosen (version 9.13.0)`;
+  const notFound = (title: string) => `${title}: (b) system search (LD_LIBRARY_PATH, RUNPATH, ld.so.cache, /usr/lib): x.so: cannot open shared object file`;
+  const CUBLAS = 'cuBLAS (libcublas)';
+  const CUDNN = 'cuDNN (libcudnn)';
+  const CUDART = 'the CUDA runtime (libcudart)';
+  const DRIVER_35 =
+    'cudaGetDeviceCount failed: cudaErrorInsufficientDriver (35): CUDA driver version is insufficient for CUDA runtime version (no NVIDIA driver is installed, or it is older than CUDA runtime 13.0)';
+
+  const cases: [string, { reason: string; versions: Record<string, string>; tried: string[] }, { reason: string; summary: string; fix: string }][] = [
+    ['error 35, every library found', { reason: DRIVER_35, versions: { runtime: '13.0' }, tried: [chosen(CUDART), chosen(CUBLAS), chosen(CUDNN)] }, {
+      reason: 'driver',
+      summary: 'NVIDIA driver missing or too old',
+      fix: 'install the NVIDIA driver 580 or newer, as CUDA 13.0 needs (it brings libcuda.so.1, which pip cannot; nvidia-smi shows the version)',
+    }],
+    ['error 35 on CUDA 12.6, cuDNN not found', { reason: DRIVER_35.replace('13.0)', '12.6)'), versions: { runtime: '12.6' }, tried: [chosen(CUDART), chosen(CUBLAS), notFound(CUDNN)] }, {
+      reason: 'driver',
+      summary: 'NVIDIA driver missing or too old; cuDNN missing',
+      fix:
+        'install the NVIDIA driver 535 or newer, as CUDA 12.6 needs (it brings libcuda.so.1, which pip cannot; nvidia-smi shows the version); ' +
+        "then pip install nvidia-cudnn-cu12 (or the CUDA toolkit / your distribution's packages), or set LENET_CUDA_LIBS to the folder that holds libcudnn.so.9",
+    }],
+    ['libcuda missing (a device counted, the driver library not loadable)', { reason: couldNotLoad('the CUDA driver (libcuda)', 'libcuda.so.1 or libcuda.so'), versions: { runtime: '13.0' }, tried: [chosen(CUDART), chosen(CUBLAS), chosen(CUDNN)] }, {
+      reason: 'driver',
+      summary: 'NVIDIA driver missing or too old',
+      fix: 'install the NVIDIA driver 580 or newer, as CUDA 13.0 needs (it brings libcuda.so.1, which pip cannot; nvidia-smi shows the version)',
+    }],
+    ['cuBLAS missing', { reason: couldNotLoad(CUBLAS, 'libcublas.so.13, libcublas.so.12 or libcublas.so'), versions: { runtime: '13.0', cudnn: '9.13.0' }, tried: [chosen(CUDART), notFound(CUBLAS), chosen(CUDNN)] }, {
+      reason: 'cublas',
+      summary: 'cuBLAS missing',
+      fix: "pip install nvidia-cublas (or the CUDA toolkit / your distribution's packages), or set LENET_CUDA_LIBS to the folder that holds libcublas.so.13",
+    }],
+    ['cuDNN missing, and cuBLAS too', { reason: couldNotLoad(CUDNN, 'libcudnn.so.9, libcudnn.so.8 or libcudnn.so'), versions: { runtime: '13.0' }, tried: [chosen(CUDART), notFound(CUBLAS), notFound(CUDNN)] }, {
+      reason: 'cudnn',
+      summary: 'cuBLAS, cuDNN missing',
+      fix: "pip install nvidia-cublas nvidia-cudnn-cu13 (or the CUDA toolkit / your distribution's packages), or set LENET_CUDA_LIBS to the folder that holds libcublas.so.13 and libcudnn.so.9",
+    }],
+    ['the CUDA runtime missing', { reason: couldNotLoad(CUDART, 'libcudart.so.13, libcudart.so.12 or libcudart.so'), versions: {}, tried: [notFound(CUDART)] }, {
+      reason: 'runtime',
+      summary: 'the CUDA runtime missing',
+      fix: "pip install nvidia-cuda-runtime (or the CUDA toolkit / your distribution's packages), or set LENET_CUDA_LIBS to the folder that holds libcudart.so.13",
+    }],
+    ['no device', { reason: 'no CUDA device found', versions: { runtime: '13.0', driver: '13.0' }, tried: [chosen(CUDART), chosen(CUBLAS), chosen(CUDNN)] }, {
+      reason: 'no-device',
+      summary: 'no CUDA device found',
+      fix: 'check that nvidia-smi lists a GPU and that CUDA_VISIBLE_DEVICES does not hide it',
+    }],
+    ['a device ordinal out of range', { reason: 'CUDA device 1 does not exist (1 found)', versions: { runtime: '13.0' }, tried: [] }, {
+      reason: 'no-device',
+      summary: 'CUDA device 1 does not exist (1 found)',
+      fix: 'check that nvidia-smi lists a GPU and that CUDA_VISIBLE_DEVICES does not hide it',
+    }],
+    ['anything else: its first line, no fix', { reason: 'lenet: probe failed: bad_alloc\nmore', versions: {}, tried: [] }, { reason: 'other', summary: 'lenet: probe failed: bad_alloc', fix: '' }],
+  ];
+  test.each(cases)('%s', (_, status, want) => {
+    expect(explainCudaStatus(status)).toEqual(want);
   });
 });
 
@@ -254,20 +442,72 @@ describe('the CLI as a child process (node lib/train.js)', () => {
     expect(r3).toMatchObject({ code: 0, stdout: USAGE + '\n', stderr: '' });
   });
 
+  test("run through npm's bin link (a symlink named lenet-train): help and errors say lenet-train", async () => {
+    const bin = fs.mkdtempSync(path.join(tmp.dir, 'bin-'));
+    const link = path.join(bin, 'lenet-train');
+    fs.symlinkSync(path.join(ROOT, 'lib', 'train.js'), link);
+    const r = await runNode([link, '--bogus']);
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toBe("train: Unknown option '--bogus'\nRun 'lenet-train --help' for the options.\n");
+    expect(await runNode([link, '--help'])).toMatchObject({ code: 0, stdout: usage('lenet-train') + '\n', stderr: '' });
+    const v = await runNode([link, '--version']);
+    expect(v).toMatchObject({ code: 0, stdout: `lenet-cudnn ${JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version}\n`, stderr: '' });
+  });
+
   if (cuda.ok) {
     test.skip(`--device cuda without a usable GPU: skipped, CUDA is available here (${cuda.device})`, () => undefined);
+  } else if (!cuda.reason.includes('cudaErrorInsufficientDriver (35)')) {
+    test.skip(`--device cuda without a driver (error 35): skipped, the reason here is another: ${cuda.reason.split('\n')[0]}`, () => undefined);
   } else {
-    test('--device cuda without a usable GPU: exit code 1, stderr says why', async () => {
+    // What this machine really has: no NVIDIA driver (error 35). The loader's other reasons are
+    // classified in 'explainCudaStatus' below, from their exact texts.
+    test('--device cuda without a driver (error 35): exit 1, what is missing, the fix, the cause; the places tried only with --verbose', async () => {
+      const why = explainCudaStatus(cuda);
+      expect(why.reason).toBe('driver');
+      const head = [
+        `train: --device cuda: CUDA is not available: ${why.summary}`,
+        `  cause: ${cuda.reason.split('\n')[0]}`,
+        `  fix: ${why.fix}`,
+      ];
       const r = await runNode(['lib/train.js', '--device', 'cuda', '--epochs', '1']);
-      expect(r.code).toBe(1);
-      expect(r.stdout).toBe('');
-      expect(r.stderr).toContain('CUDA is not available');
-      expect(r.stderr).toContain(`train: createBackend: CUDA is not available: ${cuda.reason}\n`);
-      if (cuda.reason.includes('cudaErrorInsufficientDriver')) {
-        expect(r.stderr).toContain('cudaErrorInsufficientDriver (35)');
-      } else {
-        console.log(`--device cuda: not checking for error 35, the reason here is: ${cuda.reason}`);
-      }
+      expect(r).toMatchObject({ code: 1, stdout: '' });
+      expect(r.stderr.split('\n')).toEqual([
+        ...head,
+        '  (--verbose lists every place the CUDA libraries were looked for)',
+        '  (--device auto, the default, falls back to the CPU)',
+        '',
+      ]);
+      expect(why.summary).toMatch(/^NVIDIA driver missing or too old(; .+ missing)?$/);
+      expect(why.fix).toMatch(/^install the NVIDIA driver 580 or newer, as CUDA 13\.\d+ needs /);
+      const v = await runNode(['lib/train.js', '--device', 'cuda', '--epochs', '1', '--verbose']);
+      expect(v).toMatchObject({ code: 1, stdout: '' });
+      expect(v.stderr.split('\n')).toEqual([...head, ...cuda.tried.map((t) => `  tried: ${t}`), '  (--device auto, the default, falls back to the CPU)', '']);
+      console.log(`--device cuda here: ${why.summary}`);
+    });
+
+    test('--device auto --verbose on the CPU: the short device line, then the cause, the fix and every place tried', async () => {
+      const why = explainCudaStatus(cuda);
+      const out = sink();
+      const args = ['--data', tinyMnist(), '--epochs', '1', '--nkerns', '4,6', '--hidden', '32', '--device', 'auto', '--threads', '1', '--verbose'];
+      expect(await main(args, out, sink())).toBe(0);
+      const cpu = createBackend({ device: 'cpu', threads: 1 });
+      const lines = out.text.split('\n');
+      expect(lines.slice(0, 4 + cuda.tried.length + 1)).toEqual([
+        `device: cpu (no CUDA GPU: ${why.summary})`,
+        `    ${cpu.describe()}`,
+        `    cause: ${cuda.reason.split('\n')[0]}`,
+        `    fix: ${why.fix}`,
+        ...cuda.tried.map((t) => `    tried: ${t}`),
+        '... loading data',
+      ]);
+      cpu.dispose();
+    });
+
+    test('the error of createBackend({ device: "cuda" }) has code LENET_CUDA_UNAVAILABLE, the reason, the fix and the tried list', () => {
+      const e = thrown(() => createBackend({ device: 'cuda' })) as Error & Record<string, unknown>;
+      expect(e.message).toBe(`createBackend: CUDA is not available: ${cuda.reason}`);
+      expect({ code: e.code, reason: e.reason, detail: e.detail, tried: e.tried }).toEqual({ code: 'LENET_CUDA_UNAVAILABLE', reason: 'driver', detail: cuda.reason, tried: cuda.tried });
+      expect({ summary: e.summary, fix: e.fix }).toEqual({ summary: explainCudaStatus(cuda).summary, fix: explainCudaStatus(cuda).fix });
     });
   }
 
@@ -349,12 +589,15 @@ describe('the CLI as a child process (node lib/train.js)', () => {
 
       // the device line says why
       if (cuda.ok) {
-        expect(lines[0]).toMatch(/^device: cuda \(a CUDA GPU is available \(.+\)\): /);
+        expect(lines[0]).toMatch(/^device: cuda \(a CUDA GPU is available \(.+\)\)$/);
       } else {
+        // Short; the cause, the fix and the places tried come with --verbose.
         const cpu = createBackend({ device: 'cpu' });
-        expect(lines[0]).toBe(`device: cpu (CUDA is not available (${cuda.reason}); using the CPU): ${cpu.describe()}`);
+        expect(lines[0]).toBe(`device: cpu (no CUDA GPU: ${explainCudaStatus(cuda).summary}; --verbose for details)`);
+        expect(lines[1]).toBe(`    ${cpu.describe()}`);
         cpu.dispose();
       }
+      lines.splice(1, 1);
       expect(lines.slice(1, 6)).toEqual([
         '... loading data',
         '    50000 training, 10000 validation, 10000 test images',

@@ -9,6 +9,7 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { reportSkip } from './skip';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -25,7 +26,7 @@ const cudaInclude = [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/c
   .filter((d): d is string => Boolean(d))
   .some((d) => fs.existsSync(path.join(d, 'include', 'cuda_runtime_api.h')));
 const headerReason = 'no cuda_runtime_api.h found (set CUDA_HOME) — the header check needs at least the CUDA runtime headers';
-if (!cudaInclude) console.warn(`cuda header check skipped: ${headerReason}`);
+if (!cudaInclude) reportSkip('cuda header check', headerReason);
 (cudaInclude ? test : test.skip)(
   cudaInclude ? 'native/cuda/api.h matches the NVIDIA headers that are installed' : `header check skipped: ${headerReason}`,
   () => {
@@ -40,7 +41,7 @@ if (!cudaInclude) console.warn(`cuda header check skipped: ${headerReason}`);
 
 const nvcc = which('nvcc', ['/usr/local/cuda/bin']);
 const nvccReason = 'nvcc not found — the PTX of native/cuda/kernels.cu cannot be regenerated here';
-if (!nvcc) console.warn(`PTX check skipped: ${nvccReason}`);
+if (!nvcc) reportSkip('PTX check', nvccReason);
 (nvcc ? test : test.skip)(
   nvcc ? 'native/cuda/kernels_ptx.h is up to date with native/cuda/kernels.cu' : `PTX check skipped: ${nvccReason}`,
   () => {

@@ -22,6 +22,7 @@ import { MAX_CHECKPOINT_HEADER_BYTES, MAX_CHECKPOINT_TENSORS, readCheckpoint } f
 import { type Backend, createBackend } from '../lib/backend';
 import { LeNet5 } from '../lib/lenet5';
 import { tolerateForeignTypedArrays } from './integration-helpers';
+import { reportSkip } from './skip';
 
 const SRC = 'lenet5.safetensors';
 
@@ -548,8 +549,8 @@ function runPython(script: string, args: string[]): unknown {
 
 const numpySkip = probePython('json, struct, numpy');
 const safetensorsSkip = probePython('safetensors.numpy, numpy');
-if (numpySkip) console.warn(`SKIPPED numpy/struct cross-check of the safetensors format: ${numpySkip}`);
-if (safetensorsSkip) console.warn(`SKIPPED cross-check with the Python safetensors package: ${safetensorsSkip}`);
+if (numpySkip) reportSkip('numpy/struct cross-check of the safetensors format', numpySkip);
+if (safetensorsSkip) reportSkip('cross-check with the Python safetensors package', safetensorsSkip);
 
 interface PyTensor {
   dtype: string;

@@ -4,11 +4,13 @@
  *
  *   node examples/api.js [--epochs 2] [--device auto|cpu|cuda]
  *
- * (In another project: `require('lenet-cudnn')` instead of `require('..')`.)
+ * It runs as it is in a checkout (after `npm install`) and from an installed package
+ * (`node node_modules/lenet-cudnn/examples/api.js`): `require('lenet-cudnn')` finds the package
+ * by its own name either way.
  */
 'use strict';
 const { parseArgs } = require('util');
-const { createBackend, loadMnist, loadMnistFiles, LeNet5, SGDTrainer } = require('..');
+const { createBackend, loadMnist, loadMnistFiles, LeNet5, SGDTrainer } = require('lenet-cudnn');
 
 async function main() {
   const { values } = parseArgs({ options: { epochs: { type: 'string', default: '2' }, device: { type: 'string', default: 'auto' } } });

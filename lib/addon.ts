@@ -40,12 +40,21 @@ export function loadAddon(): NativeAddon {
     const tried = e.tries
       ? e.tries.map((p) => `  ${p}: not found`)
       : [`  ${e.message.split('\n')[0]}`];
-    throw new Error(
-      'lenet-cudnn: could not load the native addon lenet_cudnn.node.\nTried:\n' +
-        tried.join('\n') +
-        `\nFix: run \`npm install\` (or \`npm run build:native\`) in ${ROOT} to build it with cmake-js;` +
-        ' it needs cmake, a C++17 compiler and the Node.js headers (optional: libopenblas-dev for a' +
-        ' faster CPU GEMM). Or set LENET_ADDON to the path of a built lenet_cudnn.node.',
-    );
+    throw new Error('lenet-cudnn: could not load the native addon lenet_cudnn.node.\nTried:\n' + tried.join('\n') + '\n' + buildFix(ROOT));
   }
+}
+
+/**
+ * How to build the addon of the package at `root`: an installed copy (under node_modules) is
+ * rebuilt by npm from the project that installed it; a checkout is built in place.
+ */
+export function buildFix(root: string): string {
+  const installed = root.split(path.sep).includes('node_modules');
+  const how = installed
+    ? `Fix: run \`npm rebuild lenet-cudnn\` in the project that installed it (it builds into ${root})`
+    : `Fix: run \`npm install\` (or \`npm run build:native\`) in ${root}`;
+  return (
+    `${how}; the build needs a C++17 compiler and the Node.js headers, and cmake (else node-gyp with` +
+    ' python3 and make); libopenblas-dev is optional. Or set LENET_ADDON to the path of a built lenet_cudnn.node.'
+  );
 }

@@ -3,7 +3,7 @@
  * This module is the package's public API.
  */
 export { createBackend, cudaAvailable, Backend, ConvPoolPlan, type BackendOptions, type BackendChoice, type DeviceChoice, type CudaStatus, type GemmKernel } from './backend';
-export { Tensor, ShapeError } from './tensor';
+export { Tensor, ShapeError, OutOfMemoryError } from './tensor';
 export { RandomState } from './rng';
 export {
   LeNetConvPoolLayer,
@@ -20,6 +20,8 @@ export { LeNet5, type LeNet5Options, type LeNet5Config } from './lenet5';
 export { type Classifier, type ImageInput, type Prediction, type Evaluation, type InferenceOptions } from './inference';
 export { Predictor, PREDICTOR_MAX_BATCH, PREDICTOR_MAX_DELAY_MS, type PredictorOptions, type PredictorStats } from './predictor';
 export { type Checkpoint } from './checkpoint';
+export { CheckpointError, BAD_CHECKPOINT } from './safetensors';
+export { FileAccessError } from './fsio';
 export { SGD, type Optimizer, type SGDOptimizerOptions } from './optimizer';
 export {
   SGDTrainer,

@@ -39,14 +39,18 @@ export class CheckpointError extends Error {
   /**
    * For a file that could not be read or written: the errno code (`ENOENT`, `EACCES`, ...), or
    * `ENOTREG` for a path that is not a regular file, `EFBIG` for one over the size limit.
-   * Undefined for a file whose contents are malformed.
+   * {@link BAD_CHECKPOINT} for contents that are malformed or not a checkpoint this package
+   * accepts (and for weights or metadata that cannot be encoded).
    */
-  readonly code?: string;
+  readonly code: string;
   constructor(message: string, options?: { cause?: unknown; code?: string }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    if (options?.code !== undefined) this.code = options.code;
+    this.code = options?.code ?? BAD_CHECKPOINT;
   }
 }
+
+/** The `code` of a CheckpointError for a file whose contents are refused. */
+export const BAD_CHECKPOINT = 'LENET_BAD_CHECKPOINT';
 
 /**
  * Tensors a checkpoint must contain: name -> exact shape. When given to
@@ -288,6 +292,13 @@ export function decodeSafetensors(
   }
   const declared = view.readBigUInt64LE(0);
   const maxHeaderBytes = Math.min(options.maxHeaderBytes ?? MAX_HEADER_BYTES, MAX_HEADER_BYTES);
+  if (declared > BigInt(MAX_HEADER_BYTES)) {
+    // No safetensors writer makes such a header: this is some other kind of file (a text file's
+    // first 8 bytes read as a length give about 10^18).
+    fail(
+      `not a safetensors file (its first 8 bytes do not give a header length: read as one they say ${declared} bytes, over the format's limit of ${MAX_HEADER_BYTES})`,
+    );
+  }
   if (declared > BigInt(maxHeaderBytes)) {
     fail(`header length ${declared} exceeds the ${maxHeaderBytes}-byte limit`);
   }
@@ -304,13 +315,13 @@ export function decodeSafetensors(
       view.subarray(8, 8 + headerLength),
     );
   } catch {
-    return fail(`header (${headerLength} bytes) is not valid UTF-8`);
+    return fail(`not a safetensors file (its ${headerLength}-byte header is not valid UTF-8)`);
   }
   let header: unknown;
   try {
     header = JSON.parse(text);
   } catch {
-    return fail(`header (${headerLength} bytes) is not valid JSON`);
+    return fail(`not a safetensors file (its ${headerLength}-byte header is not valid JSON)`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) {
     return fail(`header must be a JSON object, got ${kindOf(header)}`);
@@ -470,7 +481,7 @@ function fileError(file: string, action: string, err: unknown): CheckpointError 
     cause === undefined && err instanceof FileAccessError
       ? err.message
       : `${file}: cannot ${action} checkpoint: ${ioMessage(cause)}`;
-  return new CheckpointError(message, { cause: err, code: typeof code === 'string' ? code : undefined });
+  return new CheckpointError(message, { cause: err, code: typeof code === 'string' ? code : 'EIO' });
 }
 
 /**

@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { createBackend, cudaAvailable } from '../lib/backend';
-import { loadAddon } from '../lib/addon';
+import { buildFix, loadAddon } from '../lib/addon';
 import { LeNet5 } from '../lib/lenet5';
 import { SGD } from '../lib/optimizer';
 import { trainStep } from '../lib/trainer';
@@ -44,6 +44,15 @@ describe('the loader', () => {
     expect(out.message).toContain(`in ${ROOT}`);
     expect(out.message).toContain('Or set LENET_ADDON to the path of a built lenet_cudnn.node.');
     expect(out.cuda).toEqual({ ok: false, reason: out.message, versions: {}, tried: [] });
+  });
+
+  test('the fix names `npm rebuild lenet-cudnn` for an installed copy, `npm install` for a checkout', () => {
+    const installed = path.join('/srv', 'app', 'node_modules', 'lenet-cudnn');
+    expect(buildFix(installed).startsWith(
+      `Fix: run \`npm rebuild lenet-cudnn\` in the project that installed it (it builds into ${installed}); the build needs`,
+    )).toBe(true);
+    expect(buildFix('/home/me/lenet-cudnn').startsWith('Fix: run `npm install` (or `npm run build:native`) in /home/me/lenet-cudnn; the build needs')).toBe(true);
+    expect(buildFix('/home/me/lenet-cudnn')).toContain('cmake (else node-gyp with python3 and make)');
   });
 
   test('LENET_ADDON pointing to a broken .node file: the loader error carries the dlopen reason', async () => {

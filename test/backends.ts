@@ -6,6 +6,7 @@
  */
 import { Backend, type GemmKernel, createBackend, cudaAvailable } from '../lib/backend';
 import { loadAddon } from '../lib/addon';
+import { reportSkip } from './skip';
 
 export interface BackendCase {
   name: string;
@@ -82,7 +83,7 @@ export function describeEachBackend(
     });
   }
   for (const s of skipped) {
-    console.warn(`${title} [${s.name}] skipped: ${s.reason}`);
+    reportSkip(`${title} [${s.name}]`, s.reason);
     describe(`${title} [${s.name}]`, () => {
       test.skip(`skipped: ${s.reason}`, () => undefined);
     });

@@ -9,6 +9,7 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { reportSkip } from './skip';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -25,13 +26,14 @@ const cudaInclude = [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/c
   .filter((d): d is string => Boolean(d))
   .some((d) => fs.existsSync(path.join(d, 'include', 'cuda_runtime_api.h')));
 const headerReason = 'no cuda_runtime_api.h found (set CUDA_HOME) — the header check needs at least the CUDA runtime headers';
-if (!cudaInclude) console.warn(`cuda header check skipped: ${headerReason}`);
+if (!cudaInclude) reportSkip('cuda header check', headerReason);
 (cudaInclude ? test : test.skip)(
   cudaInclude ? 'native/cuda/api.h matches the NVIDIA headers that are installed' : `header check skipped: ${headerReason}`,
   () => {
     const r = spawnSync('bash', [path.join(ROOT, 'test', 'cuda-headers', 'check.sh')], { encoding: 'utf8' });
     const out = `${r.stdout}${r.stderr}`;
-    console.log(out.split('\n').filter((l) => /parts:|checking|SKIPPED|PASS|FAIL/.test(l)).join('\n'));
+    // What was checked and what was skipped for missing headers, a line each (no console block).
+    process.stderr.write(out.split('\n').filter((l) => /parts:|checking|SKIPPED|PASS|FAIL/.test(l)).map((l) => `${l.trim()}\n`).join(''));
     expect(out).toMatch(/CUDA runtime: checking against cuda_runtime_api\.h/);
     expect(r.status).toBe(0);
   },
@@ -40,7 +42,7 @@ if (!cudaInclude) console.warn(`cuda header check skipped: ${headerReason}`);
 
 const nvcc = which('nvcc', ['/usr/local/cuda/bin']);
 const nvccReason = 'nvcc not found — the PTX of native/cuda/kernels.cu cannot be regenerated here';
-if (!nvcc) console.warn(`PTX check skipped: ${nvccReason}`);
+if (!nvcc) reportSkip('PTX check', nvccReason);
 (nvcc ? test : test.skip)(
   nvcc ? 'native/cuda/kernels_ptx.h is up to date with native/cuda/kernels.cu' : `PTX check skipped: ${nvccReason}`,
   () => {

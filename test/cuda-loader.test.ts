@@ -12,6 +12,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { cudaAvailable } from '../lib';
+import { reportSkip } from './skip';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -86,7 +87,7 @@ test('python3 is asked for its site-packages only with LENET_CUDA_PYTHON=1', () 
 const here = cudaAvailable();
 const cudnnLoaded = here.versions.cudnn !== undefined;
 const matchReason = `cuDNN does not load here (${here.reason.split('\n')[0]})`;
-if (!cudnnLoaded) console.warn(`cuBLAS/NVRTC matching test skipped: ${matchReason}`);
+if (!cudnnLoaded) reportSkip('cuBLAS/NVRTC matching test', matchReason);
 (cudnnLoaded ? test : test.skip)(
   cudnnLoaded ? 'the cuBLAS and NVRTC chosen are built for the CUDA major of the cuDNN that loaded' : `cuBLAS/NVRTC matching: skipped, ${matchReason}`,
   () => {

@@ -10,6 +10,7 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { ROOT, tmpDir } from './integration-helpers';
+import { reportSkip } from './skip';
 
 const SOURCES = ['test/gemm-native/gemm_check.cc', 'native/cpu/gemm.cc', 'native/cpu/gemm_kernels.cc'];
 const FLAGS = ['-O2', '-std=c++17', '-fno-trapping-math', `-I${ROOT}`];
@@ -54,7 +55,7 @@ describe('the built-in GEMM on its own', () => {
 
   const cross = have('aarch64-linux-gnu-g++') && have('qemu-aarch64');
   const reason = 'aarch64-linux-gnu-g++ or qemu-aarch64 is not installed (Debian: apt-get install g++-aarch64-linux-gnu qemu-user)';
-  if (!cross) console.warn(`gemm [neon under qemu] skipped: ${reason}`);
+  if (!cross) reportSkip('gemm [neon under qemu]', reason);
   (cross ? test : test.skip)(cross ? 'aarch64 under qemu: NEON is the best kernel there, and it passes' : `skipped: ${reason}`, () => {
     const exe = path.join(tmp.dir, 'gemm_check_a64');
     build('aarch64-linux-gnu-g++', exe, ['-static']);

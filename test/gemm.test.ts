@@ -20,6 +20,7 @@ import { LeNet5 } from '../lib/lenet5';
 import { SGD } from '../lib/optimizer';
 import { trainStep } from '../lib/trainer';
 import * as R from './reference';
+import { reportSkip } from './skip';
 
 // Each kernel's tile and K block, as native/cpu/gemm_kernels.cc declares them (the first two are
 // checked against the backend's description below).
@@ -34,7 +35,7 @@ const supported = loadAddon().buildInfo().gemmKernels;
 
 for (const kernel of ALL) {
   if (!supported.includes(kernel)) {
-    console.warn(`gemm [${kernel}] skipped: this CPU or build cannot run it (it runs: ${supported.join(', ')})`);
+    reportSkip(`gemm [${kernel}]`, `this CPU or build cannot run it (it runs: ${supported.join(', ')})`);
     describe(`gemm [${kernel}]`, () => test.skip(`skipped: this CPU or build cannot run the ${kernel} micro-kernel`, () => undefined));
     continue;
   }

@@ -23,11 +23,12 @@ import { SGD } from '../lib/optimizer';
 import type { Tensor } from '../lib/tensor';
 import { trainStep } from '../lib/trainer';
 import * as R from './reference';
+import { reportSkip } from './skip';
 
 const { EPS32, sizeOf } = R;
 
 const status = cudaAvailable();
-if (!status.ok) console.warn(`parity (CUDA vs CPU) skipped: ${status.reason}`);
+if (!status.ok) reportSkip('parity (CUDA vs CPU)', status.reason);
 const describeCuda = status.ok ? describe : describe.skip;
 const title = status.ok ? 'parity: CUDA against the CPU' : `parity: CUDA against the CPU (skipped: ${status.reason})`;
 

@@ -22,6 +22,7 @@ import { MAX_CHECKPOINT_HEADER_BYTES, MAX_CHECKPOINT_TENSORS, readCheckpoint } f
 import { type Backend, createBackend } from '../lib/backend';
 import { LeNet5 } from '../lib/lenet5';
 import { tolerateForeignTypedArrays } from './integration-helpers';
+import { reportSkip } from './skip';
 
 const SRC = 'lenet5.safetensors';
 
@@ -243,10 +244,10 @@ describe('corrupt files are rejected with precise messages', () => {
     ['truncated length field', Buffer.from([2, 0, 0]), 'file is truncated: 3 bytes, shorter than the 8-byte header length field'],
     ['header length past end of file', buildFile('{}', new Uint8Array(0), 1000n), 'header length 1000 runs past the end of the file (10 bytes, so at most 2 header bytes)'],
     ['header length off by one', buildFile('{}', new Uint8Array(0), 3n), 'header length 3 runs past the end of the file (10 bytes, so at most 2 header bytes)'],
-    ['absurd header length', buildFile('{}', new Uint8Array(0), 1n << 63n), 'header length 9223372036854775808 exceeds the 100000000-byte limit'],
-    ['header just over 100 MB', buildFile('{}', new Uint8Array(0), 100_000_001n), 'header length 100000001 exceeds the 100000000-byte limit'],
-    ['invalid UTF-8', buildRaw(Uint8Array.from([0x7b, 0xff, 0x7d])), 'header (3 bytes) is not valid UTF-8'],
-    ['bad JSON', buildFile('{"w":'), 'header (5 bytes) is not valid JSON'],
+    ['absurd header length', buildFile('{}', new Uint8Array(0), 1n << 63n), "not a safetensors file (its first 8 bytes do not give a header length: read as one they say 9223372036854775808 bytes, over the format's limit of 100000000)"],
+    ['header just over 100 MB', buildFile('{}', new Uint8Array(0), 100_000_001n), "not a safetensors file (its first 8 bytes do not give a header length: read as one they say 100000001 bytes, over the format's limit of 100000000)"],
+    ['invalid UTF-8', buildRaw(Uint8Array.from([0x7b, 0xff, 0x7d])), 'not a safetensors file (its 3-byte header is not valid UTF-8)'],
+    ['bad JSON', buildFile('{"w":'), 'not a safetensors file (its 5-byte header is not valid JSON)'],
     ['header is an array', buildFile('[]'), 'header must be a JSON object, got an array'],
     ['header is null', buildFile('null'), 'header must be a JSON object, got null'],
     ['entry not an object', buildFile('{"w":3}'), 'tensor w: entry must be an object, got a number'],
@@ -299,6 +300,19 @@ describe('corrupt files are rejected with precise messages', () => {
     const err = decodeError(bytes);
     expect(err.message).toBe(`${SRC}: ${message}`);
     expect(err.name).toBe('CheckpointError');
+    expect((err as CheckpointError).code).toBe('LENET_BAD_CHECKPOINT');
+  });
+
+  test('a text file given as a checkpoint is called not a safetensors file, with the bad-checkpoint code', async () => {
+    const file = path.join(tmpDir, 'README.md');
+    fs.writeFileSync(file, '# lenet-cudnn\n\nLeNet5 on MNIST for Node.js\n');
+    const err = (await readCheckpoint(file).catch((e: unknown) => e)) as CheckpointError;
+    expect(err).toBeInstanceOf(CheckpointError);
+    const declared = Buffer.from('# lenet-').readBigUInt64LE(0);
+    expect(err.message).toBe(
+      `${file}: not a safetensors file (its first 8 bytes do not give a header length: read as one they say ${declared} bytes, over the format's limit of 100000000)`,
+    );
+    expect(err.code).toBe('LENET_BAD_CHECKPOINT');
   });
 
   test('default source label', () => {
@@ -535,8 +549,8 @@ function runPython(script: string, args: string[]): unknown {
 
 const numpySkip = probePython('json, struct, numpy');
 const safetensorsSkip = probePython('safetensors.numpy, numpy');
-if (numpySkip) console.warn(`SKIPPED numpy/struct cross-check of the safetensors format: ${numpySkip}`);
-if (safetensorsSkip) console.warn(`SKIPPED cross-check with the Python safetensors package: ${safetensorsSkip}`);
+if (numpySkip) reportSkip('numpy/struct cross-check of the safetensors format', numpySkip);
+if (safetensorsSkip) reportSkip('cross-check with the Python safetensors package', safetensorsSkip);
 
 interface PyTensor {
   dtype: string;

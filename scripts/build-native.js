@@ -121,7 +121,11 @@ function main() {
     return status;
   }
   const addon = path.join(buildDir, 'Release', 'lenet_cudnn.node');
-  console.log(`lenet-cudnn: built ${rel(addon)} with ${tool} in ${seconds()}: ${summary(addon)} (log: ${rel(log)})`);
+  // A sanitizer build loads only into a process with the sanitizer runtimes preloaded.
+  const what = extra.includes('--CDLENET_SANITIZE=ON')
+    ? 'an ASan/UBSan build (it loads with the sanitizer runtimes preloaded, as scripts/sanitize.sh runs it)'
+    : summary(addon);
+  console.log(`lenet-cudnn: built ${rel(addon)} with ${tool} in ${seconds()}: ${what} (log: ${rel(log)})`);
   return 0;
 }
 

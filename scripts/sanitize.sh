@@ -12,8 +12,9 @@
 # Left out, and why: suites that need a GPU or NVIDIA's libraries (cuda-*, gpu-proof; skipped
 # here anyway), that build their own binaries (gemm-native: it runs its own ASan/UBSan build),
 # that load other native code (parity: TensorFlow.js's WASM backend), and the suites that only
-# start many child processes for the CLI, the HTTP example and the package layout (cli*,
-# http-service, addon, exports): their native calls are the ones the in-process suites make.
+# start many child processes for the CLI, its terminal, the HTTP example, the README's examples,
+# the install script and the package layout (cli*, terminal, http-service, readme, build-native,
+# addon, exports): their native calls are the ones the in-process suites make.
 # Arguments go to jest (e.g. `npm run sanitize -- test/ops.test.ts`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,11 +33,8 @@ for lib in "$asan" "$ubsan"; do
 done
 
 echo "== building the addon with -fsanitize=address,undefined into build-asan/"
-log=$(mktemp)
-if ! node scripts/build-native.js --out build-asan --CDLENET_SANITIZE=ON >"$log" 2>&1; then
-  cat "$log"; rm -f "$log"; exit 1
-fi
-rm -f "$log"
+# One summary line on success; the build's log on failure (scripts/build-native.js).
+node scripts/build-native.js --out build-asan --CDLENET_SANITIZE=ON
 addon=$PWD/build-asan/Release/lenet_cudnn.node
 [ -f "$addon" ] || { echo "sanitize: the build did not produce $addon" >&2; exit 1; }
 
@@ -46,4 +44,5 @@ export LD_PRELOAD="$asan $ubsan${LD_PRELOAD:+ $LD_PRELOAD}"
 export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # One worker per core, as npm test runs; a sanitized addon is several times slower.
-exec npx jest --testPathIgnorePatterns '/test/(cuda-[^/]*|gpu-proof|gemm-native|parity|cli[^/]*|http-service|addon|exports)\.test\.ts$' "$@"
+# "$@" first: --testPathIgnorePatterns takes every argument after it as another pattern.
+exec npx jest "$@" --testPathIgnorePatterns '/test/(cuda-[^/]*|gpu-proof|gemm-native|parity|cli[^/]*|terminal|http-service|addon|exports|readme|build-native)\.test\.ts$'

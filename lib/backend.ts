@@ -93,7 +93,7 @@ export function cudaAvailable(options: { cudaDevice?: number; libraryDirs?: stri
 }
 
 /** What keeps CUDA from running, as {@link explainCudaStatus} tells it from a probe's reason. */
-export type CudaUnavailableReason = 'driver' | 'no-device' | 'runtime' | 'cublas' | 'cudnn' | 'other';
+export type CudaUnavailableReason ='driver' | 'no-device' | 'runtime' | 'cublas' | 'cudnn' | 'other';
 
 /** Why CUDA cannot run, in a user's words, and what to do about it. */
 export interface CudaExplanation {

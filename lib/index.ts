@@ -2,7 +2,21 @@
  * lenet-cudnn: LeNet5 on MNIST for Node.js, on NVIDIA GPUs through cuDNN and cuBLAS or on any CPU.
  * This module is the package's public API.
  */
-export { createBackend, cudaAvailable, Backend, ConvPoolPlan, type BackendOptions, type BackendChoice, type DeviceChoice, type CudaStatus, type GemmKernel } from './backend';
+export {
+  createBackend,
+  cudaAvailable,
+  explainCudaStatus,
+  Backend,
+  ConvPoolPlan,
+  type BackendOptions,
+  type BackendChoice,
+  type DeviceChoice,
+  type CudaStatus,
+  type CudaExplanation,
+  type CudaUnavailableError,
+  type CudaUnavailableReason,
+  type GemmKernel,
+} from './backend';
 export { Tensor, ShapeError, OutOfMemoryError } from './tensor';
 export { RandomState } from './rng';
 export {

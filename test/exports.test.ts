@@ -15,12 +15,16 @@ import {
   SGDTrainer,
   CheckpointError,
   BAD_CHECKPOINT,
+  explainCudaStatus,
+  type CudaExplanation,
   type CudaStatus,
+  type CudaUnavailableError,
   type Prediction,
   type Evaluation,
   type ImageInput,
 } from '../lib';
 import { ROOT, ensureCompiledLib } from './integration-helpers';
+import { reportSkip } from './skip';
 
 /** The names in the first column of the README's "The main exports" table. */
 function readmeExports(): string[] {
@@ -51,6 +55,24 @@ test('cudaAvailable is the probe: it never throws and says why CUDA is or is not
   expect(Array.isArray(status.tried)).toBe(true);
   if (!status.ok) expect(status.reason.length).toBeGreaterThan(0);
   for (const f of [createBackend, loadMnist, LeNet5, SGDTrainer]) expect(typeof f).toBe('function');
+});
+
+test('--device cuda without CUDA: a CudaUnavailableError with its code, and explainCudaStatus says the same', () => {
+  const status = cudaAvailable();
+  if (status.ok) {
+    reportSkip('CudaUnavailableError', `CUDA is available here (${status.device})`);
+    return;
+  }
+  let error: CudaUnavailableError | undefined;
+  try {
+    createBackend({ device: 'cuda' }).dispose();
+  } catch (e) {
+    error = e as CudaUnavailableError;
+  }
+  expect(error).toBeDefined();
+  const explained: CudaExplanation = explainCudaStatus(status);
+  expect({ code: error!.code, reason: error!.reason, summary: error!.summary, fix: error!.fix }).toEqual({ code: 'LENET_CUDA_UNAVAILABLE', ...explained });
+  if (status.reason.includes('cudaErrorInsufficientDriver (35)')) expect(explained.reason).toBe('driver');
 });
 
 test('the types users annotate with and the errors they catch are exported', async () => {

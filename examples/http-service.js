@@ -24,7 +24,7 @@
 const { constants: bufferConstants } = require('buffer');
 const http = require('http');
 const { parseArgs } = require('util');
-const { createBackend, LeNet5 } = require('..');
+const { createBackend, LeNet5 } = require('lenet-cudnn');
 
 const PIXELS = 28 * 28;
 

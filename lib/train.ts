@@ -76,9 +76,17 @@ export const USAGE = usage('node lib/train.js');
 export function commandName(script: string | undefined, cwd = process.cwd()): string {
   if (!script) return 'node lib/train.js';
   const base = path.basename(script);
-  if (!/^train\.[cm]?[jt]s$/.test(base)) return base;
+  if (!/^train(\.[cm]?[jt]s)?$/.test(base)) return base;
   const relative = path.relative(cwd, script);
   return `node ${relative.startsWith('..') || path.isAbsolute(relative) ? script : relative}`;
+}
+
+/**
+ * What the CLI's messages start with: the command's own name when it is one (`lenet-train:`),
+ * else `train:` for `node lib/train.js`.
+ */
+export function messagePrefix(command: string): string {
+  return command.startsWith('node ') ? 'train' : command;
 }
 
 /** The package's version, from its package.json. */
@@ -395,7 +403,7 @@ function deviceBanner(kind: string, describe: string, choiceReason: string, devi
 const isCudaUnavailable = (e: unknown): e is CudaUnavailableError => (e as { code?: unknown } | null)?.code === 'LENET_CUDA_UNAVAILABLE';
 
 /** Trains, saves and plots as the options say; resolves with the exit status. */
-async function run(opts: CliOptions, out: Output, err: Output, signal?: AbortSignal): Promise<number> {
+async function run(opts: CliOptions, out: Output, err: Output, signal: AbortSignal | undefined, tag: string): Promise<number> {
   const say = (text: string) => {
     if (!opts.quiet) out.write(text + '\n');
   };
@@ -415,7 +423,7 @@ async function run(opts: CliOptions, out: Output, err: Output, signal?: AbortSig
   const onAbort = () => {
     saveOnAbort = opts.save !== undefined && best !== undefined;
     progress?.stop();
-    err.write(`train: interrupted by ${String(signal!.reason)} ${where()}\n`);
+    err.write(`${tag}: interrupted by ${String(signal!.reason)} ${where()}\n`);
   };
   const backend = createBackend({ device: opts.device, threads: opts.threads });
   signal?.addEventListener('abort', onAbort, { once: true });
@@ -424,9 +432,10 @@ async function run(opts: CliOptions, out: Output, err: Output, signal?: AbortSig
   let model: LeNet5 | undefined;
   try {
     for (const line of deviceBanner(backend.kind, backend.describe(), backend.choice.reason, opts.device, opts.verbose)) say(line);
-    const cores = os.availableParallelism();
+    // os.availableParallelism() is Node.js 18.14+; engines says 18.
+    const cores = os.availableParallelism?.() ?? os.cpus().length;
     if (backend.kind === 'cpu' && opts.threads !== undefined && opts.threads > cores) {
-      err.write(`train: warning: --threads ${opts.threads} is more than the ${cores} threads this machine runs at once; the extra threads wait for a core and training runs slower\n`);
+      err.write(`${tag}: warning: --threads ${opts.threads} is more than the ${cores} threads this machine runs at once; the extra threads wait for a core and training runs slower\n`);
     }
     say('... loading data');
     data = await loadMnist({ backend, dir: opts.data });
@@ -548,6 +557,7 @@ export async function main(
   const stdout = new Output('stdout', out);
   const stderr = new Output('stderr', err);
   const command = options.command ?? 'node lib/train.js';
+  const tag = messagePrefix(command);
   let status: number;
   let verbose = false;
   try {
@@ -560,14 +570,14 @@ export async function main(
       stdout.write(`lenet-cudnn ${packageVersion()}\n`);
       status = 0;
     } else {
-      status = await run(opts, stdout, stderr, options.signal);
+      status = await run(opts, stdout, stderr, options.signal, tag);
     }
   } catch (e) {
     if (e instanceof UsageError) {
-      stderr.write(`train: ${e.message}\nRun '${command} --help' for the options.\n`);
+      stderr.write(`${tag}: ${e.message}\nRun '${command} --help' for the options.\n`);
       status = 2;
     } else if (isCudaUnavailable(e)) {
-      const lines = [`train: --device cuda: CUDA is not available: ${e.summary}`, ...cudaDetails(e, e.detail, verbose, '  ')];
+      const lines = [`${tag}: --device cuda: CUDA is not available: ${e.summary}`, ...cudaDetails(e, e.detail, verbose, '  ')];
       lines.push('  (--device auto, the default, falls back to the CPU)');
       stderr.write(lines.join('\n') + '\n');
       status = 1;
@@ -583,7 +593,7 @@ export async function main(
   ]) {
     if (!lost.error || lost.error.code === 'EPIPE') continue;
     const { reason, code } = errnoReason(lost.error);
-    other.write(`train: output to ${lost.name} was lost: ${reason} (${code})\n`);
+    other.write(`${tag}: output to ${lost.name} was lost: ${reason} (${code})\n`);
     if (status === 0) status = 1;
   }
   return status;
@@ -601,6 +611,8 @@ if (require.main === module) {
   // flight; a file write in progress is finished) and exits with 130 or 143. A second signal
   // exits at once, after removing the temporary file of any write still in progress, so the
   // destination keeps its old contents.
+  const command = commandName(process.argv[1]);
+  const tag = messagePrefix(command);
   const interrupt = new AbortController();
   let settled = false;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -613,20 +625,20 @@ if (require.main === module) {
     const removed = removePendingTemporaryFiles();
     showCursor();
     if (!process.stderr.destroyed) {
-      process.stderr.write(`train: ${sig} again: exiting at once${removed.length ? `; removed ${removed.join(', ')}` : ''}\n`);
+      process.stderr.write(`${tag}: ${sig} again: exiting at once${removed.length ? `; removed ${removed.join(', ')}` : ''}\n`);
     }
     process.exit(signalExitStatus(sig));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  main(process.argv.slice(2), process.stdout, process.stderr, { signal: interrupt.signal, command: commandName(process.argv[1]) }).then(
+  main(process.argv.slice(2), process.stdout, process.stderr, { signal: interrupt.signal, command }).then(
     (code) => {
       settled = true;
       process.exitCode = code;
     },
     (e: Error) => {
       settled = true;
-      if (!process.stderr.destroyed) process.stderr.write(`train: ${e.message}\n`);
+      if (!process.stderr.destroyed) process.stderr.write(`${tag}: ${e.message}\n`);
       process.exitCode = 1;
     },
   );

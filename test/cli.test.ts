@@ -20,7 +20,7 @@ import { loadMnist } from '../lib/data';
 import { LeNet5 } from '../lib/lenet5';
 import { readCheckpoint } from '../lib/checkpoint';
 import { loadSafetensors } from '../lib/safetensors';
-import { type CliOptions, USAGE, UsageError, commandName, main, parseCli, usage } from '../lib/train';
+import { type CliOptions, USAGE, UsageError, commandName, main, messagePrefix, parseCli, usage } from '../lib/train';
 import { tinyRun, watchNode, writeTinyMnist } from './cli-helpers';
 import { ROOT, ensureCompiledLib, expectError, runNode, thrown, tmpDir } from './integration-helpers';
 
@@ -190,7 +190,7 @@ describe('main() in-process', () => {
     expect(out.text).toMatch(/^Usage: lenet-train \[options\]\n/);
     expect(out.text).toContain('\nExample: lenet-train --epochs 1\n');
     expect(await main(['--epochs', '0'], sink(), err, { command: 'lenet-train' })).toBe(2);
-    expect(err.text).toBe("train: --epochs must be between 1 and 100000, got 0\nRun 'lenet-train --help' for the options.\n");
+    expect(err.text).toBe("lenet-train: --epochs must be between 1 and 100000, got 0\nRun 'lenet-train --help' for the options.\n");
   });
 
   test("commandName: npm's bin link by its name, a script path as `node <path>` (relative under the working folder)", () => {
@@ -199,7 +199,10 @@ describe('main() in-process', () => {
     expect(commandName('/home/u/lenet/lib/train.js', '/home/u/lenet')).toBe('node lib/train.js');
     expect(commandName('/home/u/lenet/lib/train.js', '/home/u')).toBe('node lenet/lib/train.js');
     expect(commandName('/home/u/lenet/lib/train.js', '/tmp')).toBe('node /home/u/lenet/lib/train.js');
+    expect(commandName('/home/u/lenet/lib/train', '/home/u/lenet')).toBe('node lib/train');
     expect(commandName(undefined)).toBe('node lib/train.js');
+    // Messages start with the command's own name, or `train:` for a script run by node.
+    expect([messagePrefix('lenet-train'), messagePrefix('node lib/train.js'), messagePrefix('node /x/lib/train')]).toEqual(['lenet-train', 'train', 'train']);
   });
 
   test('a usage error is printed on stderr with a pointer to --help; returns 2', async () => {
@@ -442,13 +445,13 @@ describe('the CLI as a child process (node lib/train.js)', () => {
     expect(r3).toMatchObject({ code: 0, stdout: USAGE + '\n', stderr: '' });
   });
 
-  test("run through npm's bin link (a symlink named lenet-train): help and errors say lenet-train", async () => {
+  test("run through npm's bin link (a symlink named lenet-train): help and errors say lenet-train, and messages start with it", async () => {
     const bin = fs.mkdtempSync(path.join(tmp.dir, 'bin-'));
     const link = path.join(bin, 'lenet-train');
     fs.symlinkSync(path.join(ROOT, 'lib', 'train.js'), link);
     const r = await runNode([link, '--bogus']);
     expect(r).toMatchObject({ code: 2, stdout: '' });
-    expect(r.stderr).toBe("train: Unknown option '--bogus'\nRun 'lenet-train --help' for the options.\n");
+    expect(r.stderr).toBe("lenet-train: Unknown option '--bogus'\nRun 'lenet-train --help' for the options.\n");
     expect(await runNode([link, '--help'])).toMatchObject({ code: 0, stdout: usage('lenet-train') + '\n', stderr: '' });
     const v = await runNode([link, '--version']);
     expect(v).toMatchObject({ code: 0, stdout: `lenet-cudnn ${JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version}\n`, stderr: '' });

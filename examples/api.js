@@ -21,11 +21,17 @@ async function main() {
   const model = new LeNet5({ backend, nkerns: [20, 50], hidden: 500, seed: 23455 });
   const trainer = new SGDTrainer(model, { learningRate: 0.1, batchSize: 500, epochs: Number(values.epochs) });
   const controller = new AbortController(); // controller.abort() stops training cleanly
-  const result = await trainer.fit(data, {
-    signal: controller.signal,
-    onEpoch: (e) => console.log(`epoch ${e.epoch}: cost ${e.trainCost.toFixed(4)}, validation ${e.validationErrorPercent} %, ${e.seconds.toFixed(1)} s`),
-  });
-  console.log(`best validation ${result.bestValidationErrorPercent} % at iteration ${result.bestIteration}, test ${result.testErrorPercent} %`);
+  process.once('SIGINT', () => controller.abort()); // Ctrl-C: stop after the step in flight, still save
+  try {
+    const result = await trainer.fit(data, {
+      signal: controller.signal,
+      onEpoch: (e) => console.log(`epoch ${e.epoch}: cost ${e.trainCost.toFixed(4)}, validation ${e.validationErrorPercent} %, ${e.seconds.toFixed(1)} s`),
+    });
+    console.log(`best validation ${result.bestValidationErrorPercent} % at iteration ${result.bestIteration}, test ${result.testErrorPercent} %`);
+  } catch (e) {
+    if (e.name !== 'AbortError') throw e;
+    console.log('interrupted: saving the best model so far'); // fit left the best-validation weights in the model
+  }
 
   const file = require('path').join(require('os').tmpdir(), 'lenet5-example.safetensors');
   await model.save(file);

@@ -9,8 +9,10 @@
  *
  * Malformed requests get 400 with a message saying what is wrong; bodies over the size limit 413.
  * Prediction runs on the backend's own thread, so requests never block the event loop. Concurrent
- * requests share forward passes: a model.predictor() gathers those that arrive within
- * --max-delay-ms of each other, up to --max-batch images (--max-batch 1: one pass per request).
+ * requests share forward passes through a model.predictor(): a request that comes while no pass
+ * is running starts one at once (with whatever came in the same turn of the event loop); those
+ * that come while a pass runs wait for it, at most --max-delay-ms, and run together as the next
+ * pass of up to --max-batch images (--max-batch 1: one pass per request).
  *
  * Memory is bounded: at most --max-concurrent requests to /predict are read, parsed and predicted
  * at once (each can hold its body, the parsed JSON and the pixels: tens of MB at --max-images),
@@ -46,8 +48,9 @@ Options:
   --max-batch N         images of concurrent requests predicted in one forward pass, 1 to 65536
                         (default 256; 1 turns batching off). Only requests admitted at once
                         (--max-concurrent) can share a pass: raise it for many small requests
-  --max-delay-ms N      how long a request waits for others to share its pass, 0 to 1000 ms
-                        (default 2)
+  --max-delay-ms N      the longest a request that comes while a pass is running waits for
+                        others to share the next one, 0 to 1000 ms (default 2; a request
+                        that finds the model idle does not wait)
   -h, --help            show this help`;
 
 /** The service's integer limits: createService's option, the CLI flag, the allowed range, the default. */

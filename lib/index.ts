@@ -53,3 +53,4 @@ export {
 export { loadMnist, uploadMnist, type Dataset, type DeviceSplit, type LoadMnistOptions } from './data';
 export { loadMnistFiles, defaultMnistDir, readIdxImages, readIdxLabels, MnistFormatError, type MnistHost, type MnistSplit } from './mnist';
 export { loadAddon } from './addon';
+export { renderTrainingCurves, type CurvePoint, type CurveOptions } from './plot';

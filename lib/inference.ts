@@ -61,7 +61,20 @@ export interface Classifier {
  * the model's backend in batches; the promise resolves when the results are on the host.
  */
 export async function predict(model: Classifier, images: ImageInput, options: InferenceOptions = {}): Promise<Prediction> {
-  const { count, batches } = batchesOf(model, 'predict', images, null, options);
+  return predictIn(model, batchesOf(model, 'predict', images, null, options));
+}
+
+/**
+ * `predict` of host images already checked by {@link countImages} (`count` of them), in one batch:
+ * for the Predictor, which checks each call's images when the call is made, so that a gathered
+ * pass does not check them all again.
+ * @internal
+ */
+export async function predictChecked(model: Classifier, images: Float32Array, count: number): Promise<Prediction> {
+  return predictIn(model, batchesOf(model, 'predict', images, null, { batchSize: count }, count));
+}
+
+async function predictIn(model: Classifier, { count, batches }: ReturnType<typeof batchesOf>): Promise<Prediction> {
   const classes = model.config.classes;
   const probabilities = new Float32Array(count * classes);
   const reads: Promise<void>[] = [];
@@ -155,15 +168,23 @@ interface Batch {
 }
 
 // Validates the inputs of `op` (every message names it) and yields them in batches on the device.
-// Everything is checked before the first upload, so a bad input allocates nothing.
-function batchesOf(model: Classifier, op: string, images: ImageInput, labels: ArrayLike<number> | Tensor | null, options: InferenceOptions) {
+// Everything is checked before the first upload, so a bad input allocates nothing. `checked`: the
+// image count of images countImages has already accepted (they are not scanned again).
+function batchesOf(
+  model: Classifier,
+  op: string,
+  images: ImageInput,
+  labels: ArrayLike<number> | Tensor | null,
+  options: InferenceOptions,
+  checked?: number,
+) {
   assertUsable(model, op);
   if (typeof options !== 'object' || options === null) throw new TypeError(`${op}: options must be an object, got ${describe(options)}`);
   const batchSize = options.batchSize ?? 500;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`${op}: batchSize must be a positive integer, got ${batchSize}`);
   const { backend, config } = model;
   const pixels = config.imageSize * config.imageSize;
-  const count = countImages(model, op, images);
+  const count = checked ?? countImages(model, op, images);
   let labelTensor: Tensor | null = null;
   if (labels !== null) {
     if (labels instanceof Tensor) {

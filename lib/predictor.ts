@@ -4,7 +4,7 @@
  * hands each caller exactly its own rows.
  */
 import { isUint8Array } from 'util/types';
-import { type Classifier, type ImageInput, type Prediction, assertUsable, countImages, predict } from './inference';
+import { type Classifier, type ImageInput, type Prediction, assertUsable, countImages, predict, predictChecked } from './inference';
 import { Tensor, describe } from './tensor';
 
 /** Options of `model.predictor()`. */
@@ -202,7 +202,8 @@ export class Predictor {
         offset += p.images.length;
       }
     }
-    const run = predict(this.model, images, { batchSize: total }).then(
+    // Each call's images were checked when it was made: the gathered pass does not scan them again.
+    const run = predictChecked(this.model, images, total).then(
       (all) => {
         let row = 0;
         for (const p of batch) {
